@@ -1,0 +1,43 @@
+{% macro source_columns(source_name, table_name, required) -%}
+    {#-
+        The columns of a source table, after checking that the table exists and has the
+        `required` columns. Fails the model with a message naming the table, the missing columns
+        and the var to set, before anything is built. Returns [] when not executing (parse, docs).
+    -#}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set relation = source(source_name, table_name) -%}
+    {%- set found = adapter.get_relation(database=relation.database, schema=relation.schema,
+                                         identifier=relation.identifier) -%}
+    {%- if found is none -%}
+        {{ exceptions.raise_compiler_error(
+            'idstitch: source table ' ~ relation ~ ' (' ~ table_name ~ ') does not exist. Set var '
+            ~ 'idstitch__source_schema / idstitch__' ~ table_name ~ '_table to where it lives'
+            ~ (', or switch it off with idstitch__' ~ table_name ~ '_enabled: false'
+               if table_name in ['pages', 'aliases'] else '') ~ '.') }}
+    {%- endif -%}
+    {%- set columns = adapter.get_columns_in_relation(found) -%}
+    {%- set names = columns | map(attribute='name') | map('lower') | list -%}
+    {%- set missing = [] -%}
+    {%- for column in required -%}
+        {%- if column | lower not in names -%}{%- do missing.append(column) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- if missing -%}
+        {{ exceptions.raise_compiler_error(
+            'idstitch: source table ' ~ relation ~ ' is missing required column(s): '
+            ~ missing | join(', ') ~ '. Found: ' ~ names | join(', ') ~ '.') }}
+    {%- endif -%}
+    {{ return(columns) }}
+{%- endmacro %}
+
+
+{% macro passthrough_columns(columns, handled) -%}
+    {#- Quoted names of the source columns the staging model does not rename itself. -#}
+    {%- set handled_lower = handled | map('lower') | list -%}
+    {%- set passthrough = [] -%}
+    {%- for column in columns -%}
+        {%- if column.name | lower not in handled_lower -%}
+            {%- do passthrough.append(adapter.quote(column.name)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(passthrough) }}
+{%- endmacro %}

@@ -1,0 +1,130 @@
+{#-
+    Events on a shared device (an anonymous id seen with several persons, or a hub) go to the
+    person who used the device at that time: the device's events are cut into sessions at
+    inactivity gaps longer than var idstitch__session_gap_minutes; within a session an event goes
+    to the person of the latest identified event before it, or, before the first one, to the
+    first person identified in the session. Sessions with nobody identified stay with the
+    device's own person (person_id null here).
+-#}
+{%- set event_sources = ['tracks', 'identifies'] + (['pages'] if var('idstitch__pages_enabled') else []) -%}
+
+with identity_map as (
+
+    select identifier_type, identifier, identity_status, person_id
+    from {{ ref('int_idstitch__identity_map') }}
+
+),
+
+shared_devices as (
+
+    select identifier as anonymous_id
+    from identity_map
+    where identifier_type = 'anonymous_id' and identity_status = 'shared_device'
+
+),
+
+user_persons as (
+
+    select identifier as user_id, person_id
+    from identity_map
+    where identifier_type = 'user_id' and person_id is not null
+
+),
+
+device_events as (
+
+    {%- for event_source in event_sources %}
+    select
+        '{{ event_source }}' as source_table,
+        messages.message_id,
+        messages.anonymous_id,
+        messages.event_at,
+        user_persons.person_id as identified_person_id
+    from {{ ref('stg_idstitch__' ~ event_source) }} as messages
+    inner join shared_devices on messages.anonymous_id = shared_devices.anonymous_id
+    left join user_persons on messages.user_id = user_persons.user_id
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+
+),
+
+with_previous as (
+
+    select
+        *,
+        lag(event_at) over (
+            partition by anonymous_id order by event_at, source_table, message_id
+        ) as previous_event_at
+    from device_events
+
+),
+
+session_starts as (
+
+    select
+        *,
+        case
+            when previous_event_at is null or event_at is null then 1
+            when {{ dbt.dateadd('minute', var('idstitch__session_gap_minutes') | int, 'previous_event_at') }}
+                < event_at then 1
+            else 0
+        end as is_session_start
+    from with_previous
+
+),
+
+sessions as (
+
+    select
+        *,
+        sum(is_session_start) over (
+            partition by anonymous_id order by event_at, source_table, message_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from session_starts
+
+),
+
+identified_runs as (
+
+    select
+        *,
+        sum(case when identified_person_id is not null then 1 else 0 end) over (
+            partition by anonymous_id, session_number order by event_at, source_table, message_id
+            rows between unbounded preceding and current row
+        ) as identified_run
+    from sessions
+
+),
+
+run_persons as (
+
+    select
+        *,
+        max(identified_person_id) over (
+            partition by anonymous_id, session_number, identified_run
+        ) as run_person_id,
+        max(case when identified_run = 1 then identified_person_id end) over (
+            partition by anonymous_id, session_number
+        ) as first_session_person_id
+    from identified_runs
+
+),
+
+final as (
+
+    select
+        source_table,
+        message_id,
+        anonymous_id,
+        session_number,
+        event_at,
+        case
+            when identified_run > 0 then run_person_id
+            else first_session_person_id
+        end as person_id
+    from run_persons
+
+)
+
+select * from final

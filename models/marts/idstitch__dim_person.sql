@@ -1,0 +1,148 @@
+{{ config(alias='dim_person') }}
+
+{#-
+    One row per person: every person that owns an identifier or an event. customer_id is the
+    readable name: the latest user id, else the latest e-mail, else the latest anonymous id (else
+    the message id of an unattributable message). Traits: the newest non-null value wins.
+-#}
+{%- set traits = var('idstitch__traits') -%}
+{%- set event_sources = ['tracks', 'identifies'] + (['pages'] if var('idstitch__pages_enabled') else []) -%}
+
+with person_identifiers as (
+
+    select * from {{ ref('idstitch__person_identifiers') }}
+
+),
+
+identifies as (
+
+    select * from {{ ref('idstitch__fct_identifies') }}
+
+),
+
+events as (
+
+    {%- for event_source in event_sources %}
+    select person_id, message_id, event_at
+    from {{ ref('idstitch__fct_' ~ event_source) }}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+
+),
+
+event_stats as (
+
+    select
+        person_id,
+        min(event_at) as first_seen_at,
+        max(event_at) as last_seen_at,
+        count(*) as n_events,
+        min(message_id) as some_message_id
+    from events
+    group by person_id
+
+),
+
+identifier_stats as (
+
+    select
+        person_id,
+        sum(case when identifier_type = 'user_id' then 1 else 0 end) as n_user_ids,
+        sum(case when identifier_type = 'anonymous_id' then 1 else 0 end) as n_anonymous_ids,
+        sum(case when identifier_type = 'email' then 1 else 0 end) as n_emails,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at
+    from person_identifiers
+    group by person_id
+
+),
+
+latest_identifiers as (
+
+    select
+        person_id,
+        identifier_type,
+        identifier,
+        row_number() over (
+            partition by person_id, identifier_type
+            order by last_seen_at desc nulls last, identifier
+        ) as recency_rank
+    from person_identifiers
+
+),
+
+{%- for trait in traits %}
+
+latest_{{ trait }} as (
+
+    select person_id, {{ trait }}
+    from (
+        select
+            person_id,
+            {{ trait }},
+            row_number() over (
+                partition by person_id
+                order by event_at desc nulls last, received_at desc nulls last, message_id desc
+            ) as recency_rank
+        from identifies
+        where {{ trait }} is not null
+    ) as ranked
+    where recency_rank = 1
+
+),
+{%- endfor %}
+
+persons as (
+
+    select person_id from event_stats
+    union
+    select person_id from identifier_stats
+
+),
+
+final as (
+
+    select
+        persons.person_id,
+        coalesce(
+            newest_user_id.identifier,
+            newest_email.identifier,
+            newest_anonymous_id.identifier,
+            event_stats.some_message_id
+        ) as customer_id,
+        coalesce(identifier_stats.n_user_ids, 0) > 0 as is_identified,
+        {%- for trait in traits %}
+        latest_{{ trait }}.{{ trait }},
+        {%- endfor %}
+        case
+            when identifier_stats.first_seen_at is null then event_stats.first_seen_at
+            when event_stats.first_seen_at is null then identifier_stats.first_seen_at
+            when event_stats.first_seen_at < identifier_stats.first_seen_at then event_stats.first_seen_at
+            else identifier_stats.first_seen_at
+        end as first_seen_at,
+        case
+            when identifier_stats.last_seen_at is null then event_stats.last_seen_at
+            when event_stats.last_seen_at is null then identifier_stats.last_seen_at
+            when event_stats.last_seen_at > identifier_stats.last_seen_at then event_stats.last_seen_at
+            else identifier_stats.last_seen_at
+        end as last_seen_at,
+        coalesce(identifier_stats.n_user_ids, 0) as n_user_ids,
+        coalesce(identifier_stats.n_anonymous_ids, 0) as n_anonymous_ids,
+        coalesce(identifier_stats.n_emails, 0) as n_emails,
+        coalesce(event_stats.n_events, 0) as n_events
+    from persons
+    left join event_stats on persons.person_id = event_stats.person_id
+    left join identifier_stats on persons.person_id = identifier_stats.person_id
+    {%- for identifier_type in ['user_id', 'email', 'anonymous_id'] %}
+    left join latest_identifiers as newest_{{ identifier_type }}
+        on persons.person_id = newest_{{ identifier_type }}.person_id
+        and newest_{{ identifier_type }}.identifier_type = '{{ identifier_type }}'
+        and newest_{{ identifier_type }}.recency_rank = 1
+    {%- endfor %}
+    {%- for trait in traits %}
+    left join latest_{{ trait }} on persons.person_id = latest_{{ trait }}.person_id
+    {%- endfor %}
+
+)
+
+select * from final

@@ -1,0 +1,3 @@
+{{ config(alias='fct_pages', enabled=var('idstitch__pages_enabled')) }}
+
+{{ idstitch.attribute_messages('pages') }}

@@ -1,0 +1,3 @@
+{{ config(alias='fct_tracks') }}
+
+{{ idstitch.attribute_messages('tracks') }}
