@@ -4,7 +4,8 @@
         `idstitch__extra_junk_identifiers`. Read when the model runs (the seed is upstream), and
         inlined as literals, so staging stays a plain, join-free view on every engine.
     -#}
-    {%- set values = [] -%}
+    {#- 'null' is built in: seed loaders (agate) read that text as a NULL, so it cannot live in the CSV. -#}
+    {%- set values = ['null'] -%}
     {%- set seed = ref('idstitch_junk_identifiers') -%}
     {%- if execute -%}
         {%- set seed_rows = run_query('select value from ' ~ seed) -%}
