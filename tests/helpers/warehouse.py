@@ -1,0 +1,367 @@
+"""A throwaway dbt warehouse (DuckDB file or fresh Postgres database) with its own profiles dir.
+
+Typical use (the pytest fixtures in ``tests/conftest.py`` build these for you)::
+
+    wh.load_tables("segment", {"tracks": [{"id": "m1", "anonymous_id": "a1", "timestamp": "2024-01-01 10:00"}]})
+    wh.run_dbt("build", vars={"idstitch__aliases_enabled": False})
+    rows = wh.query_dicts(f"select * from {wh.relation('dim_person')}")
+
+Loading semantics are the same on both engines: columns named ``timestamp``/``received_at``/``sent_at`` or
+ending in ``_at`` are ``timestamp`` (timezone offsets in the text are ignored, as Postgres does for
+``timestamp``), everything else ``text``, unless ``column_types`` says otherwise. In CSV files an unquoted
+empty field is NULL and a quoted one (``""``) is the empty string; in row dicts ``None`` is NULL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from typing_extensions import Self
+
+from .pgserver import PgServer
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROFILE_NAME = "idstitch"
+Target: TypeAlias = Literal["duckdb", "postgres"]
+Rows: TypeAlias = Sequence[Mapping[str, Any]]
+TableData: TypeAlias = "Path | str | Rows"
+
+TIMESTAMP_COLUMNS = frozenset({"timestamp", "received_at", "sent_at"})
+
+# Columns of the raw tables in docs/CONTRACT.md: used only to create an *empty* table (no rows, no CSV
+# header, no column_types), so a scenario can say ``"aliases": []``.
+CONTRACT_COLUMNS: dict[str, list[str]] = {
+    "tracks": ["id", "anonymous_id", "user_id", "event", "timestamp", "received_at"],
+    "pages": ["id", "anonymous_id", "user_id", "name", "path", "timestamp", "received_at"],
+    "identifies": ["id", "anonymous_id", "user_id", "email", "name", "plan", "timestamp", "received_at"],
+    "aliases": ["id", "previous_id", "user_id", "timestamp", "received_at"],
+}
+
+
+def default_column_type(column: str) -> str:
+    return "timestamp" if column in TIMESTAMP_COLUMNS or column.endswith("_at") else "text"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _csv_value(value: Any) -> str:
+    """One CSV field: NULL is an unquoted empty field, every other value is quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        text = value.isoformat(sep=" ")
+    elif isinstance(value, dt.date):
+        text = value.isoformat()
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, sort_keys=True)
+    else:
+        text = str(value)
+    return '"' + text.replace('"', '""') + '"'
+
+
+def rows_to_csv(columns: Sequence[str], rows: Rows) -> str:
+    """CSV text (with header) that both engines load back exactly, NULL and '' kept apart."""
+    out = [",".join(_csv_value(c) for c in columns)]
+    out += [",".join(_csv_value(row.get(c)) for c in columns) for row in rows]
+    return "\n".join(out) + "\n"
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), None)
+    if not header:
+        raise ValueError(f"{path}: CSV file has no header row")
+    return header
+
+
+class Warehouse:
+    """A dbt target to run the package against, isolated in its own temporary directory."""
+
+    def __init__(self, target: Target, base_dir: Path, pg: PgServer | None = None) -> None:
+        if target not in ("duckdb", "postgres"):
+            raise ValueError(f"unknown target {target!r}: expected 'duckdb' or 'postgres'")
+        if target == "postgres" and pg is None:
+            raise ValueError("a postgres Warehouse needs a running PgServer (pg=...)")
+        self.target: Target = target
+        self.base_dir = Path(base_dir).resolve()
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.profiles_dir = self.base_dir / "profiles"
+        self.target_path = self.base_dir / "target"
+        self.log_path = self.base_dir / "logs"
+        self.pg = pg
+        self.last_result: subprocess.CompletedProcess[str] | None = None
+        self.last_stdout: str = ""
+        self._pg_conn: Any = None
+        self._closed = False
+        if target == "duckdb":
+            self.schema = "main"
+            self.database = "idstitch"  # dbt-duckdb names the catalog after the file
+            self.duckdb_path = self.base_dir / "idstitch.duckdb"
+            output: dict[str, Any] = {
+                "type": "duckdb",
+                "path": str(self.duckdb_path),
+                "schema": self.schema,
+                "threads": 2,
+            }
+        else:
+            assert pg is not None
+            self.schema = "analytics"
+            self.database = f"idstitch_{uuid.uuid4().hex[:12]}"
+            pg.create_database(self.database)
+            output = {
+                "type": "postgres",
+                "host": pg.host,
+                "port": pg.port,
+                "user": pg.user,
+                "pass": "",
+                "dbname": self.database,
+                "schema": self.schema,
+                "threads": 2,
+                "connect_timeout": 10,
+            }
+        self.profiles_dir.mkdir(exist_ok=True)
+        profiles = {PROFILE_NAME: {"target": target, "outputs": {target: output}}}
+        # JSON is valid YAML, and needs no quoting rules of its own.
+        (self.profiles_dir / "profiles.yml").write_text(json.dumps(profiles, indent=2) + "\n")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release connections; a Postgres warehouse also drops its database."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pg_conn is not None:
+            with contextlib.suppress(Exception):
+                self._pg_conn.close()
+            self._pg_conn = None
+        if self.target == "postgres" and self.pg is not None:
+            with contextlib.suppress(Exception):  # the server may already be gone at session teardown
+                self.pg.drop_database(self.database)
+
+    def __repr__(self) -> str:
+        return (
+            f"Warehouse({self.target}, database={self.database}, schema={self.schema}, dir={self.base_dir})"
+        )
+
+    # ------------------------------------------------------------------ SQL access
+
+    def relation(self, name: str, schema: str | None = None) -> str:
+        """Quoted ``schema.name`` (target schema by default), for engine-neutral test SQL."""
+        return f"{quote_ident(schema or self.schema)}.{quote_ident(name)}"
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        if self.target == "duckdb":
+            import duckdb
+
+            # A connection per call: DuckDB locks the file, and dbt (another process) must be able to open it.
+            con = duckdb.connect(str(self.duckdb_path))
+            try:
+                yield con
+            finally:
+                con.close()
+        else:
+            assert self.pg is not None
+            if self._pg_conn is None or self._pg_conn.closed:
+                self._pg_conn = self.pg.connect(self.database, autocommit=True)
+            with self._pg_conn.cursor() as cur:
+                yield cur
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run one statement; rows as tuples ([] for statements without a result)."""
+        with self._cursor() as cur:
+            cur.execute(sql)
+            if cur.description is None:
+                return []
+            return [tuple(r) for r in cur.fetchall()]
+
+    def query_dicts(self, sql: str) -> list[dict[str, Any]]:
+        """Run one statement; rows as ``{column: value}`` dicts."""
+        with self._cursor() as cur:
+            cur.execute(sql)
+            if cur.description is None:
+                return []
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def execute(self, sql: str) -> None:
+        self.query(sql)
+
+    # ------------------------------------------------------------------ loading
+
+    def load_tables(
+        self,
+        schema: str,
+        tables: Mapping[str, TableData],
+        column_types: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
+        """(Re)create ``schema.<table>`` for each entry, from a CSV path or a list of row dicts.
+
+        ``column_types[table]`` overrides column types (any SQL type both engines know, e.g. ``bigint``)
+        and may add columns that the data lacks (loaded as NULL).
+        """
+        column_types = column_types or {}
+        self.execute(f"create schema if not exists {quote_ident(schema)}")
+        for table, data in tables.items():
+            types = dict(column_types.get(table, {}))
+            if isinstance(data, (str, os.PathLike)):
+                path = Path(data)
+                data_columns = _csv_header(path)
+                self._load(schema, table, data_columns, types, csv_path=path)
+            else:
+                rows = list(data)
+                data_columns = list(dict.fromkeys(k for row in rows for k in row))
+                if not data_columns and not types:
+                    data_columns = list(CONTRACT_COLUMNS.get(table, []))
+                if not data_columns and not types:
+                    raise ValueError(f"{table}: no rows and no column_types: cannot tell its columns")
+                self._load(schema, table, data_columns, types, csv_text=rows_to_csv(data_columns, rows))
+
+    def _load(
+        self,
+        schema: str,
+        table: str,
+        data_columns: list[str],
+        types: dict[str, str],
+        csv_path: Path | None = None,
+        csv_text: str | None = None,
+    ) -> None:
+        columns = data_columns + [c for c in types if c not in data_columns]
+        col_types = {c: types.get(c) or default_column_type(c) for c in columns}
+        rel = self.relation(table, schema)
+        ddl = ", ".join(f"{quote_ident(c)} {t}" for c, t in col_types.items())
+        data_cols_sql = ", ".join(quote_ident(c) for c in data_columns)
+        drop = f"drop table if exists {rel}" + (" cascade" if self.target == "postgres" else "")
+        self.execute(drop)
+        self.execute(f"create table {rel} ({ddl})")
+        if not data_columns:
+            return
+        if self.target == "postgres":
+            with self._cursor() as cur:
+                copy = f"copy {rel} ({data_cols_sql}) from stdin with (format csv, header true)"
+                if csv_path is not None:
+                    with csv_path.open(encoding="utf-8-sig", newline="") as fh:
+                        cur.copy_expert(copy, fh)
+                else:
+                    cur.copy_expert(copy, io.StringIO(csv_text))
+            return
+        tmp: Path | None = None
+        if csv_path is None:
+            tmp = self.base_dir / f"load-{uuid.uuid4().hex}.csv"
+            tmp.write_text(csv_text or "", encoding="utf-8")
+            csv_path = tmp
+        struct = ", ".join(f"{_quote_literal(c)}: {_quote_literal(col_types[c])}" for c in data_columns)
+        try:
+            self.execute(
+                f"insert into {rel} ({data_cols_sql}) select * from read_csv("
+                f"{_quote_literal(str(csv_path))}, header = true, delim = ',', quote = '\"', escape = '\"', "
+                f"auto_detect = false, allow_quoted_nulls = false, columns = {{{struct}}})"
+            )
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ dbt
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for a dbt subprocess against this warehouse (also handy for debugging by hand)."""
+        return {
+            **os.environ,
+            "DBT_PROJECT_DIR": str(REPO_ROOT),
+            "DBT_PROFILES_DIR": str(self.profiles_dir),
+            "DBT_TARGET": self.target,
+            "DBT_TARGET_PATH": str(self.target_path),
+            "DBT_LOG_PATH": str(self.log_path),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DO_NOT_TRACK": "1",
+            "DBT_USE_COLORS": "false",
+            "DBT_PRINTER_WIDTH": "120",
+        }
+
+    def run_dbt(
+        self,
+        *args: str,
+        vars: Mapping[str, Any] | None = None,
+        expect_ok: bool = True,
+        timeout: float | None = 1800,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``dbt <args>`` against this warehouse in a subprocess.
+
+        Project dir, profiles dir, target, target path and log path are set for every subcommand through
+        dbt's environment variables (``DBT_PROJECT_DIR`` ...), so ``deps``/``clean`` work as well as
+        ``build``. With ``expect_ok`` a non-zero exit raises AssertionError with the output's tail.
+        The output is kept in ``last_stdout`` / ``last_result``.
+        """
+        cmd = [dbt_executable(), *args]
+        if vars is not None:
+            cmd += ["--vars", json.dumps(vars)]
+        proc = subprocess.run(
+            cmd,
+            cwd=REPO_ROOT,
+            env=self.dbt_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        self.last_result = proc
+        self.last_stdout = proc.stdout
+        if expect_ok and proc.returncode != 0:
+            raise AssertionError(
+                f"dbt failed (exit {proc.returncode}) on {self.target}: {' '.join(cmd)}\n"
+                f"--- stdout (tail) ---\n{_tail(proc.stdout)}\n--- stderr (tail) ---\n{_tail(proc.stderr)}\n"
+                f"(profiles: {self.profiles_dir}, logs: {self.log_path})"
+            )
+        return proc
+
+
+def _tail(text: str, lines: int = 80) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def dbt_executable() -> str:
+    """The ``dbt`` installed next to the running interpreter (so a venv's dbt wins over PATH)."""
+    candidate = Path(sys.executable).parent / "dbt"
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    found = shutil.which("dbt")
+    if found is None:
+        raise FileNotFoundError(
+            f"no dbt executable next to {sys.executable} or on PATH: pip install -e '.[dev]'"
+        )
+    return found
+
+
+WarehouseFactory: TypeAlias = Callable[[Target], Warehouse]
+"""What the ``warehouse_factory`` fixture yields: ``make("duckdb" | "postgres") -> Warehouse``."""
