@@ -19,6 +19,10 @@
             {%- do problems.append(name ~ ' must be a list, got ' ~ var(name)) -%}
         {%- endif -%}
     {%- endfor -%}
+    {%- if var('idstitch__shared_device_unidentified') not in ['session', 'device'] -%}
+        {%- do problems.append('idstitch__shared_device_unidentified must be session or device, got '
+                               ~ var('idstitch__shared_device_unidentified')) -%}
+    {%- endif -%}
     {%- set column_name = modules.re.compile('^[a-z_][a-z0-9_]{0,62}$') -%}
     {%- for name in ['idstitch__traits', 'idstitch__identifier_traits'] -%}
         {%- for trait in var(name) if trait is not string or not column_name.match(trait) -%}

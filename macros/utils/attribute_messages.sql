@@ -4,7 +4,9 @@
         and how that was decided, in this order of precedence:
           user_id                a user id present on the message decides
           shared_device_session  a shared device, a person identified in the same session
-          shared_device          a shared device, nobody identified in the session
+          shared_device          a shared device, nobody identified in the session: a person of
+                                 that session (or of the device, see var
+                                 idstitch__shared_device_unidentified)
           device                 an anonymous id that belongs to an identified person
           anonymous              an anonymous id of a person nobody identified (yet)
           email                  (identifies) an identifier trait's person
@@ -27,7 +29,7 @@ identity_map as (
 
 shared_device_sessions as (
 
-    select message_id, person_id
+    select message_id, person_id, identified_person_id
     from {{ ref('int_idstitch__shared_device_sessions') }}
     where source_table = '{{ source_table }}' and person_id is not null
 
@@ -47,7 +49,7 @@ final as (
         ) as person_id,
         case
             when user_ids.person_id is not null then 'user_id'
-            when shared_device_sessions.person_id is not null then 'shared_device_session'
+            when shared_device_sessions.identified_person_id is not null then 'shared_device_session'
             when anonymous_ids.identity_status = 'shared_device' then 'shared_device'
             when anonymous_ids.is_identified_person then 'device'
             when anonymous_ids.person_id is not null then 'anonymous'

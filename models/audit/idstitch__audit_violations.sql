@@ -9,7 +9,7 @@
       junk_identifier          a junk value present as an identifier in the graph
       link_across_persons      an accepted link whose ends belong to different persons
 -#}
-{%- set event_sources = ['tracks', 'identifies'] + (['pages'] if var('idstitch__pages_enabled') else []) -%}
+{%- set event_sources = idstitch.event_sources() -%}
 {%- set junk = idstitch.junk_values() -%}
 
 with person_identifiers as (

@@ -13,7 +13,7 @@ with tracks as (
 
 ),
 
-{% if var('idstitch__pages_enabled') -%}
+{% if idstitch.table_enabled('pages') -%}
 pages as (
 
     select message_id, anonymous_id, user_id, event_at, received_at
@@ -34,7 +34,7 @@ identifies as (
 
 ),
 
-{% if var('idstitch__aliases_enabled') -%}
+{% if idstitch.table_enabled('aliases') -%}
 aliases as (
 
     select message_id, previous_id, user_id, event_at, received_at
@@ -50,7 +50,7 @@ alias_previous_ids as (
 
 seen_as_anonymous as (
 
-    {%- set event_sources = ['tracks', 'identifies'] + (['pages'] if var('idstitch__pages_enabled') else []) %}
+    {%- set event_sources = idstitch.event_sources() %}
     {%- for event_source in event_sources %}
     select anonymous_id as identifier from {{ event_source }}
     where anonymous_id in (select previous_id from alias_previous_ids)
@@ -88,7 +88,7 @@ typed_aliases as (
 
 unpivoted as (
 
-    {%- set event_sources = ['tracks'] + (['pages'] if var('idstitch__pages_enabled') else []) %}
+    {%- set event_sources = idstitch.event_sources(with_identifies=false) %}
     {%- for event_source in event_sources %}
     select '{{ event_source }}' as source_table, 'event' as link_kind, message_id,
         'anonymous_id' as identifier_type, anonymous_id as identifier, event_at, received_at
@@ -108,7 +108,7 @@ unpivoted as (
     select 'identifies', 'identify', message_id, '{{ trait }}', {{ trait }}, event_at, received_at
     from identifies where {{ trait }} is not null
     {%- endfor %}
-    {%- if var('idstitch__aliases_enabled') %}
+    {%- if idstitch.table_enabled('aliases') %}
     union all
     select 'aliases', 'alias', message_id, previous_id_type, previous_id, event_at, received_at
     from typed_aliases where previous_id is not null

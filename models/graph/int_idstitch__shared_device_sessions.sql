@@ -4,9 +4,13 @@
     inactivity gaps longer than var idstitch__session_gap_minutes; within a session an event goes
     to the person of the latest identified event before it, or, before the first one, to the
     first person identified in the session. Sessions with nobody identified stay with the
-    device's own person (person_id null here).
+    device's own person (var idstitch__shared_device_unidentified = device: person_id null here,
+    the fact falls back to the device's person) or become a person of their own
+    (= session, the default: nobody identified means nobody can say two sessions were one person;
+    docs/decisions/0004-shared-device-sessions.md).
 -#}
-{%- set event_sources = ['tracks', 'identifies'] + (['pages'] if var('idstitch__pages_enabled') else []) -%}
+{%- set per_session = var('idstitch__shared_device_unidentified') == 'session' -%}
+{%- set event_sources = idstitch.event_sources() -%}
 
 with identity_map as (
 
@@ -106,7 +110,11 @@ run_persons as (
         ) as run_person_id,
         max(case when identified_run = 1 then identified_person_id end) over (
             partition by anonymous_id, session_number
-        ) as first_session_person_id
+        ) as first_session_person_id,
+        first_value(message_id) over (
+            partition by anonymous_id, session_number order by event_at, source_table, message_id
+            rows between unbounded preceding and unbounded following
+        ) as session_first_message_id
     from identified_runs
 
 ),
@@ -122,6 +130,14 @@ final as (
         case
             when identified_run > 0 then run_person_id
             else first_session_person_id
+        end as identified_person_id,
+        case
+            when identified_run > 0 then run_person_id
+            when first_session_person_id is not null then first_session_person_id
+            {%- if per_session %}
+            else {{ idstitch.person_id_from("'session'",
+                     dbt.concat(['anonymous_id', "':'", 'session_first_message_id'])) }}
+            {%- endif %}
         end as person_id
     from run_persons
 

@@ -6,7 +6,7 @@
     the message id of an unattributable message). Traits: the newest non-null value wins.
 -#}
 {%- set traits = var('idstitch__traits') -%}
-{%- set event_sources = ['tracks', 'identifies'] + (['pages'] if var('idstitch__pages_enabled') else []) -%}
+{%- set event_sources = idstitch.event_sources() -%}
 
 with person_identifiers as (
 
@@ -23,7 +23,7 @@ identifies as (
 events as (
 
     {%- for event_source in event_sources %}
-    select person_id, message_id, event_at
+    select person_id, message_id, anonymous_id, event_at
     from {{ ref('idstitch__fct_' ~ event_source) }}
     {{ 'union all' if not loop.last }}
     {%- endfor %}
@@ -37,6 +37,7 @@ event_stats as (
         min(event_at) as first_seen_at,
         max(event_at) as last_seen_at,
         count(*) as n_events,
+        min(anonymous_id) as some_anonymous_id,
         min(message_id) as some_message_id
     from events
     group by person_id
@@ -108,6 +109,7 @@ final as (
             newest_user_id.identifier,
             newest_email.identifier,
             newest_anonymous_id.identifier,
+            event_stats.some_anonymous_id,
             event_stats.some_message_id
         ) as customer_id,
         coalesce(identifier_stats.n_user_ids, 0) > 0 as is_identified,

@@ -1,3 +1,3 @@
-{{ config(alias='fct_pages', enabled=var('idstitch__pages_enabled')) }}
+{{ config(alias='fct_pages', enabled=idstitch.table_enabled('pages')) }}
 
 {{ idstitch.attribute_messages('pages') }}

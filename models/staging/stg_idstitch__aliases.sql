@@ -1,3 +1,3 @@
-{{ config(enabled=var('idstitch__aliases_enabled')) }}
+{{ config(enabled=idstitch.table_enabled('aliases')) }}
 
 {{ idstitch.stage_messages('aliases', {'previous_id': false, 'user_id': false}) }}

@@ -1,3 +1,3 @@
-{{ config(enabled=var('idstitch__pages_enabled')) }}
+{{ config(enabled=idstitch.table_enabled('pages')) }}
 
 {{ idstitch.stage_messages('pages', {'anonymous_id': false, 'user_id': false}) }}

@@ -1,0 +1,111 @@
+"""Settings and bad input: refused with a message naming the problem, and nothing half-built.
+
+Runs on DuckDB (the checks are engine-independent macros); the scenario fixtures are the data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers.warehouse import Warehouse
+from test_scenarios import combined_csvs
+
+KIOSK = "s09_anon_kiosk"
+
+
+@pytest.fixture
+def loaded(duckdb_warehouse: Warehouse, tmp_path: Path) -> Warehouse:
+    duckdb_warehouse.load_tables("segment", combined_csvs(tmp_path))
+    return duckdb_warehouse
+
+
+def _tables(wh: Warehouse) -> set[str]:
+    return {r[0] for r in wh.query("select table_name from information_schema.tables")}
+
+
+def test_unidentified_shared_sessions_can_stay_with_the_device(loaded: Warehouse) -> None:
+    loaded.run_dbt("build", vars={"idstitch__max_links_per_identifier": 10,
+                                  "idstitch__shared_device_unidentified": "device"})
+    rows = loaded.query(
+        f"select person_id from {loaded.relation('fct_pages')} "
+        f"where anonymous_id = '{KIOSK}' and attribution_method = 'shared_device'"
+    )
+    assert len(rows) == 2 and len(set(rows)) == 1  # both anonymous kiosk sessions: one device person
+
+
+@pytest.mark.parametrize(
+    ("bad_vars", "message"),
+    [
+        ({"idstitch__max_links_per_identifier": 0}, "idstitch__max_links_per_identifier must be a whole number"),
+        ({"idstitch__session_gap_minutes": "30"}, "idstitch__session_gap_minutes must be a whole number"),
+        ({"idstitch__shared_device_unidentified": "person"}, "must be session or device"),
+        ({"idstitch__traits": "email"}, "idstitch__traits must be a list"),
+        ({"idstitch__identifier_traits": ["e-mail; drop table x"]}, "is not a plain lower-case column name"),
+        ({"idstitch__source_schema": "segment; drop schema main"}, "idstitch__source_schema must be a plain"),
+        ({"idstitch__pages_enabled": "no"}, "idstitch__pages_enabled must be true or false"),
+    ],
+)
+def test_impossible_settings_are_refused_before_anything_is_built(
+    loaded: Warehouse, bad_vars: dict, message: str
+) -> None:
+    before = _tables(loaded)
+    proc = loaded.run_dbt("build", vars=bad_vars, expect_ok=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout
+    assert _tables(loaded) == before  # not even the seed was loaded
+
+
+def test_missing_source_table_is_named(loaded: Warehouse) -> None:
+    loaded.execute("drop table segment.identifies")
+    proc = loaded.run_dbt("build", expect_ok=False)
+    assert proc.returncode != 0
+    assert "identifies" in proc.stdout and "does not exist" in proc.stdout
+    assert "fct_tracks" not in _tables(loaded)
+
+
+def test_missing_column_is_named(loaded: Warehouse) -> None:
+    loaded.execute("alter table segment.tracks drop column user_id")
+    proc = loaded.run_dbt("build", expect_ok=False)
+    assert proc.returncode != 0
+    assert "missing required column(s): user_id" in proc.stdout
+
+
+def test_optional_tables_can_be_switched_off(loaded: Warehouse) -> None:
+    loaded.execute("drop table segment.pages")
+    loaded.execute("drop table segment.aliases")
+    loaded.run_dbt("build", vars={"idstitch__pages_enabled": False, "idstitch__aliases_enabled": False,
+                                  "idstitch__max_links_per_identifier": 10})
+    tables = _tables(loaded)
+    assert "fct_pages" not in tables
+    assert {"fct_tracks", "fct_identifies", "dim_person"} <= tables
+
+
+def test_empty_tables_give_an_empty_clean_result(duckdb_warehouse: Warehouse) -> None:
+    wh = duckdb_warehouse
+    wh.load_tables("segment", {"tracks": [], "pages": [], "identifies": [], "aliases": []})
+    wh.run_dbt("build")
+    for table in ("fct_tracks", "fct_pages", "fct_identifies", "dim_person", "person_identifiers",
+                  "identity_links"):
+        assert wh.query(f"select count(*) from {wh.relation(table)}") == [(0,)]
+    assert wh.query(f"select count(*), min(rounds) from {wh.relation('closure_runs')}") == [(2, 0)]
+
+
+def test_extra_source_columns_pass_through(loaded: Warehouse) -> None:
+    loaded.run_dbt("build", vars={"idstitch__max_links_per_identifier": 10})
+    cols = {r[0] for r in loaded.query(
+        "select column_name from information_schema.columns where table_name = 'fct_tracks'")}
+    assert {"context_user_agent", "event", "message_id", "person_id", "attribution_method"} <= cols
+
+
+def test_extra_junk_values_from_a_var(loaded: Warehouse) -> None:
+    """A value added to the junk list stops linking: Frank's user id can no longer anchor anything."""
+    loaded.run_dbt("build", vars={"idstitch__max_links_per_identifier": 10,
+                                  "idstitch__extra_junk_identifiers": ["S08_U_FRANK"]})
+    assert loaded.query(
+        f"select count(*) from {loaded.relation('person_identifiers')} where identifier = 's08_u_frank'"
+    ) == [(0,)]
+    assert loaded.query(
+        f"select count(*) from {loaded.relation('fct_tracks')} where user_id = 's08_u_frank'"
+    ) == [(0,)]
