@@ -27,7 +27,7 @@ lint-sql:
 	$(PYTHON) scripts/lint_sql.py models
 
 lint-py:
-	$(PYTHON) -m ruff check scripts tests
+	$(PYTHON) -m ruff check scripts tests bench
 
 pytest:
 	$(PYTHON) -m pytest -q
