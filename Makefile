@@ -32,12 +32,14 @@ lint-py:
 pytest:
 	$(PYTHON) -m pytest -q
 
-# TODO(lead): finish the demo (persons/seed, `idstitch quality` afterwards, README wording). Placeholder:
-# generate the synthetic data into a DuckDB file, then build the package on it with profiles.example.yml.
+# The quickstart: install, generate the synthetic demo (5,000 persons with a known true person per
+# message) into an embedded DuckDB file, build the package on it, score it against the truth.
 DEMO_DIR := demo
+DEMO_PERSONS ?= 5000
 demo: install
-	mkdir -p $(DEMO_DIR)
-	idstitch demo --out $(DEMO_DIR)/csv --duckdb $(DEMO_DIR)/demo.duckdb --schema segment
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	idstitch demo --persons $(DEMO_PERSONS) --out $(DEMO_DIR)/csv --duckdb $(DEMO_DIR)/idstitch.duckdb --schema segment
 	cp profiles.example.yml $(DEMO_DIR)/profiles.yml
-	IDSTITCH_DUCKDB_PATH=$(CURDIR)/$(DEMO_DIR)/demo.duckdb DBT_TARGET_PATH=$(DEMO_DIR)/target \
+	IDSTITCH_DUCKDB_PATH=$(CURDIR)/$(DEMO_DIR)/idstitch.duckdb DBT_TARGET_PATH=$(DEMO_DIR)/target \
 		DBT_LOG_PATH=$(DEMO_DIR)/logs $(DBT) build --profiles-dir $(DEMO_DIR) --target duckdb
+	idstitch quality --duckdb $(DEMO_DIR)/idstitch.duckdb --source-schema segment --output-schema main

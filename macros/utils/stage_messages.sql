@@ -6,56 +6,73 @@
         the first received wins).
 
         identifier_columns: {source column: lowercase?}
+
+        Performance: only replayed ids go through a window; every other row passes by an anti-join.
+        The source is referenced directly rather than through an import CTE because Postgres
+        materialises a CTE that is read twice — a full copy of the widest table in the build.
     -#}
     {%- set required = ['id', 'timestamp', 'received_at'] + (identifier_columns.keys() | list) + extra_required -%}
     {%- set columns = idstitch.source_columns('idstitch_segment', table_name, required) -%}
     {%- set passthrough = idstitch.passthrough_columns(columns, required) -%}
     {%- set output_columns = ['message_id'] + (identifier_columns.keys() | list) + extra_required
                              + ['event_at', 'received_at'] + passthrough -%}
+    {%- set message_id = 'cast(source.id as ' ~ dbt.type_string() ~ ')' -%}
 
-with source as (
-
-    select * from {{ source('idstitch_segment', table_name) }}
-
-),
-
-renamed as (
-
-    select
-        cast(id as {{ dbt.type_string() }}) as message_id,
+    {%- set select_list -%}
+        {{ message_id }} as message_id,
         {%- for column, lowercase in identifier_columns.items() %}
-        {{ idstitch.clean_identifier(column, lowercase) }} as {{ column }},
+        {{ idstitch.clean_identifier('source.' ~ column, lowercase) }} as {{ column }},
         {%- endfor %}
         {%- for column in extra_required %}
-        {{ column }},
+        source.{{ column }},
         {%- endfor %}
-        cast({{ adapter.quote('timestamp') }} as {{ dbt.type_timestamp() }}) as event_at,
-        cast(received_at as {{ dbt.type_timestamp() }}) as received_at
+        cast(source.{{ adapter.quote('timestamp') }} as {{ dbt.type_timestamp() }}) as event_at,
+        cast(source.received_at as {{ dbt.type_timestamp() }}) as received_at
         {%- for column in passthrough %},
-        {{ column }}
+        source.{{ column }}
         {%- endfor %}
-    from source
-    where id is not null
+    {%- endset %}
+
+with replayed_ids as (
+
+    select {{ message_id }} as message_id
+    from {{ source('idstitch_segment', table_name) }} as source
+    where source.id is not null
+    group by {{ message_id }}
+    having count(*) > 1
 
 ),
 
-ranked as (
+first_receipts as (
 
-    select
-        *,
-        row_number() over (
-            partition by message_id
-            order by received_at asc nulls last, event_at asc nulls last
-        ) as replay_rank
-    from renamed
+    select {{ output_columns | join(', ') }}
+    from (
+        select
+            {{ select_list }},
+            row_number() over (
+                partition by {{ message_id }}
+                order by source.received_at asc nulls last, source.{{ adapter.quote('timestamp') }} asc nulls last
+            ) as replay_rank
+        from {{ source('idstitch_segment', table_name) }} as source
+        inner join replayed_ids on {{ message_id }} = replayed_ids.message_id
+    ) as ranked
+    where replay_rank = 1
 
 ),
 
 final as (
 
+    select
+        {{ select_list }}
+    from {{ source('idstitch_segment', table_name) }} as source
+    where
+        source.id is not null
+        and not exists (select 1 from replayed_ids where replayed_ids.message_id = {{ message_id }})
+
+    union all
+
     select {{ output_columns | join(', ') }}
-    from ranked
-    where replay_rank = 1
+    from first_receipts
 
 )
 

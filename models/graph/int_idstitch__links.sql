@@ -2,11 +2,59 @@
     Every candidate link between two identifiers, with its provenance: one row per identifier pair
     (smaller key first), link kind and source table. Whether a link is accepted is decided later
     (int_idstitch__identity_map); this model only records the evidence.
+
+    Pairs come straight from each message's columns (a message carries at most an anonymous id, a
+    user id and its identifier traits), are aggregated on their text values, and only then keyed:
+    no self-join of messages.
 -#}
+{%- set identifier_traits = var('idstitch__identifier_traits') -%}
 
-with message_identifiers as (
+with message_pairs as (
 
-    select * from {{ ref('int_idstitch__message_identifiers') }}
+    select
+        source_table, link_kind, message_id, event_at, received_at,
+        'anonymous_id' as type_a, anonymous_id as value_a, 'user_id' as type_b, user_id as value_b
+    from {{ ref('int_idstitch__messages') }}
+    where anonymous_id is not null and user_id is not null
+    {%- for trait in identifier_traits %}
+    {%- for id_column in ['anonymous_id', 'user_id'] %}
+
+    union all
+
+    select
+        source_table, link_kind, message_id, event_at, received_at,
+        '{{ id_column }}', {{ id_column }}, '{{ trait }}', {{ trait }}
+    from {{ ref('int_idstitch__messages') }}
+    where {{ id_column }} is not null and {{ trait }} is not null
+    {%- endfor %}
+    {%- endfor %}
+
+    union all
+
+    select
+        source_table, link_kind, message_id, event_at, received_at,
+        'previous_id', previous_id, 'user_id', user_id
+    from {{ ref('int_idstitch__messages') }}
+    where previous_id is not null and user_id is not null
+
+),
+
+pairs as (
+
+    select
+        type_a,
+        value_a,
+        type_b,
+        value_b,
+        link_kind,
+        source_table,
+        {{ idstitch.first_by('message_id', 'event_at') }} as first_message_id,
+        min(event_at) as first_seen_at,
+        max(event_at) as last_seen_at,
+        min(received_at) as first_received_at,
+        count(*) as message_count
+    from message_pairs
+    group by type_a, value_a, type_b, value_b, link_kind, source_table
 
 ),
 
@@ -19,86 +67,76 @@ identifiers as (
 
 keyed as (
 
+    {#- an alias's previous_id is the user id of that value if there is one, else the anonymous id
+        (the typing rule of int_idstitch__identifiers) -#}
     select
-        message_identifiers.source_table,
-        message_identifiers.link_kind,
-        message_identifiers.message_id,
-        message_identifiers.event_at,
-        message_identifiers.received_at,
-        identifiers.identifier_key
-    from message_identifiers
-    inner join identifiers
-        on message_identifiers.identifier_type = identifiers.identifier_type
-        and message_identifiers.identifier = identifiers.identifier
+        coalesce(end_a.identifier_key, previous_user.identifier_key, previous_device.identifier_key) as key_1,
+        end_b.identifier_key as key_2,
+        pairs.link_kind,
+        pairs.source_table,
+        pairs.first_message_id,
+        pairs.first_seen_at,
+        pairs.last_seen_at,
+        pairs.first_received_at,
+        pairs.message_count
+    from pairs
+    inner join identifiers as end_b
+        on pairs.type_b = end_b.identifier_type and pairs.value_b = end_b.identifier
+    left join identifiers as end_a
+        on pairs.type_a = end_a.identifier_type and pairs.value_a = end_a.identifier
+    left join identifiers as previous_user
+        on pairs.type_a = 'previous_id'
+        and previous_user.identifier_type = 'user_id'
+        and pairs.value_a = previous_user.identifier
+    left join identifiers as previous_device
+        on pairs.type_a = 'previous_id'
+        and previous_device.identifier_type = 'anonymous_id'
+        and pairs.value_a = previous_device.identifier
 
 ),
 
-message_pairs as (
+ordered as (
 
+    {#- undirected: an alias u1 → u2 and another u2 → u1 are one link -#}
     select
-        a.identifier_key as key_a,
-        b.identifier_key as key_b,
-        a.link_kind,
-        a.source_table,
-        a.message_id,
-        a.event_at,
-        a.received_at
-    from keyed as a
-    inner join keyed as b
-        on a.source_table = b.source_table
-        and a.message_id = b.message_id
-        and a.identifier_key < b.identifier_key
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by key_a, key_b, link_kind, source_table
-            order by event_at asc nulls last, message_id
-        ) as evidence_rank
-    from message_pairs
-
-),
-
-aggregated as (
-
-    select
-        key_a,
-        key_b,
+        case when key_1 < key_2 then key_1 else key_2 end as key_a,
+        case when key_1 < key_2 then key_2 else key_1 end as key_b,
         link_kind,
         source_table,
-        max(case when evidence_rank = 1 then message_id end) as first_message_id,
-        min(event_at) as first_seen_at,
-        max(event_at) as last_seen_at,
-        min(received_at) as first_received_at,
-        count(*) as message_count
-    from ranked
-    group by key_a, key_b, link_kind, source_table
+        {{ idstitch.first_by('first_message_id', 'first_seen_at') }} as first_message_id,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        min(first_received_at) as first_received_at,
+        sum(message_count) as message_count
+    from keyed
+    where key_1 <> key_2
+    group by
+        case when key_1 < key_2 then key_1 else key_2 end,
+        case when key_1 < key_2 then key_2 else key_1 end,
+        link_kind,
+        source_table
 
 ),
 
 final as (
 
     select
-        aggregated.key_a,
-        aggregated.key_b,
+        ordered.key_a,
+        ordered.key_b,
         identifier_a.identifier_type as identifier_type_a,
         identifier_a.identifier as identifier_a,
         identifier_b.identifier_type as identifier_type_b,
         identifier_b.identifier as identifier_b,
-        aggregated.link_kind,
-        aggregated.source_table,
-        aggregated.first_message_id,
-        aggregated.first_seen_at,
-        aggregated.last_seen_at,
-        aggregated.first_received_at,
-        aggregated.message_count
-    from aggregated
-    inner join identifiers as identifier_a on aggregated.key_a = identifier_a.identifier_key
-    inner join identifiers as identifier_b on aggregated.key_b = identifier_b.identifier_key
+        ordered.link_kind,
+        ordered.source_table,
+        ordered.first_message_id,
+        ordered.first_seen_at,
+        ordered.last_seen_at,
+        ordered.first_received_at,
+        ordered.message_count
+    from ordered
+    inner join identifiers as identifier_a on ordered.key_a = identifier_a.identifier_key
+    inner join identifiers as identifier_b on ordered.key_b = identifier_b.identifier_key
 
 )
 

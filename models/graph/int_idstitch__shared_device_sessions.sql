@@ -10,7 +10,6 @@
     docs/decisions/0004-shared-device-sessions.md).
 -#}
 {%- set per_session = var('idstitch__shared_device_unidentified') == 'session' -%}
-{%- set event_sources = idstitch.event_sources() -%}
 
 with identity_map as (
 
@@ -37,18 +36,16 @@ user_persons as (
 
 device_events as (
 
-    {%- for event_source in event_sources %}
     select
-        '{{ event_source }}' as source_table,
+        messages.source_table,
         messages.message_id,
         messages.anonymous_id,
         messages.event_at,
         user_persons.person_id as identified_person_id
-    from {{ ref('stg_idstitch__' ~ event_source) }} as messages
+    from {{ ref('int_idstitch__messages') }} as messages
     inner join shared_devices on messages.anonymous_id = shared_devices.anonymous_id
     left join user_persons on messages.user_id = user_persons.user_id
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+    where messages.source_table <> 'aliases'
 
 ),
 

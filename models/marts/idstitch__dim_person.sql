@@ -51,6 +51,10 @@ identifier_stats as (
         sum(case when identifier_type = 'user_id' then 1 else 0 end) as n_user_ids,
         sum(case when identifier_type = 'anonymous_id' then 1 else 0 end) as n_anonymous_ids,
         sum(case when identifier_type = 'email' then 1 else 0 end) as n_emails,
+        {%- for identifier_type in ['user_id', 'email', 'anonymous_id'] %}
+        {{ idstitch.last_by("case when identifier_type = '" ~ identifier_type ~ "' then identifier end",
+                            'last_seen_at') }} as latest_{{ identifier_type }},
+        {%- endfor %}
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at
     from person_identifiers
@@ -58,40 +62,18 @@ identifier_stats as (
 
 ),
 
-latest_identifiers as (
+{#- traits: newest non-null value of each, one aggregation (no window per trait) -#}
+latest_traits as (
 
     select
-        person_id,
-        identifier_type,
-        identifier,
-        row_number() over (
-            partition by person_id, identifier_type
-            order by last_seen_at desc nulls last, identifier
-        ) as recency_rank
-    from person_identifiers
+        person_id
+        {%- for trait in traits %},
+        {{ idstitch.last_by('cast(' ~ trait ~ ' as ' ~ dbt.type_string() ~ ')', 'event_at') }} as {{ trait }}
+        {%- endfor %}
+    from identifies
+    group by person_id
 
 ),
-
-{%- for trait in traits %}
-
-latest_{{ trait }} as (
-
-    select person_id, {{ trait }}
-    from (
-        select
-            person_id,
-            {{ trait }},
-            row_number() over (
-                partition by person_id
-                order by event_at desc nulls last, received_at desc nulls last, message_id desc
-            ) as recency_rank
-        from identifies
-        where {{ trait }} is not null
-    ) as ranked
-    where recency_rank = 1
-
-),
-{%- endfor %}
 
 persons as (
 
@@ -106,15 +88,15 @@ final as (
     select
         persons.person_id,
         coalesce(
-            newest_user_id.identifier,
-            newest_email.identifier,
-            newest_anonymous_id.identifier,
+            identifier_stats.latest_user_id,
+            identifier_stats.latest_email,
+            identifier_stats.latest_anonymous_id,
             event_stats.some_anonymous_id,
             event_stats.some_message_id
         ) as customer_id,
         coalesce(identifier_stats.n_user_ids, 0) > 0 as is_identified,
         {%- for trait in traits %}
-        latest_{{ trait }}.{{ trait }},
+        latest_traits.{{ trait }},
         {%- endfor %}
         case
             when identifier_stats.first_seen_at is null then event_stats.first_seen_at
@@ -135,16 +117,7 @@ final as (
     from persons
     left join event_stats on persons.person_id = event_stats.person_id
     left join identifier_stats on persons.person_id = identifier_stats.person_id
-    {%- for identifier_type in ['user_id', 'email', 'anonymous_id'] %}
-    left join latest_identifiers as newest_{{ identifier_type }}
-        on persons.person_id = newest_{{ identifier_type }}.person_id
-        and newest_{{ identifier_type }}.identifier_type = '{{ identifier_type }}'
-        and newest_{{ identifier_type }}.recency_rank = 1
-    {%- endfor %}
-    {%- for trait in traits %}
-    left join latest_{{ trait }} on persons.person_id = latest_{{ trait }}.person_id
-    {%- endfor %}
-
+    left join latest_traits on persons.person_id = latest_traits.person_id
 )
 
 select * from final

@@ -1,0 +1,52 @@
+{% macro first_by(value, order_timestamp) -%}
+    {{ return(adapter.dispatch('first_by', 'idstitch')(value, order_timestamp)) }}
+{%- endmacro %}
+
+{#-
+    Aggregate: the text `value` of the row with the smallest `order_timestamp` (ties: smallest value;
+    rows with a null timestamp come last). Written as min() over "sortable timestamp ‖ value" so it is a
+    plain hash aggregate on every engine — no window, no sort (DuckDB's arg_min and Spark's min_by
+    exist, Postgres has neither).
+-#}
+{% macro default__first_by(value, order_timestamp) -%}
+    substring(
+        min({{ dbt.concat([
+            "coalesce(" ~ idstitch.sortable_timestamp(order_timestamp) ~ ", '99999999999999999999')",
+            value]) }}),
+        21
+    )
+{%- endmacro %}
+
+
+{% macro last_by(value, order_timestamp) -%}
+    {{ return(adapter.dispatch('last_by', 'idstitch')(value, order_timestamp)) }}
+{%- endmacro %}
+
+{#- Aggregate: the text `value` of the row with the largest `order_timestamp` (ties: largest value;
+    null timestamps count as oldest; null values are skipped). -#}
+{% macro default__last_by(value, order_timestamp) -%}
+    substring(
+        max({{ dbt.concat([
+            "coalesce(" ~ idstitch.sortable_timestamp(order_timestamp) ~ ", '00000000000000000000')",
+            value]) }}),
+        21
+    )
+{%- endmacro %}
+
+
+{% macro sortable_timestamp(column) -%}
+    {{ return(adapter.dispatch('sortable_timestamp', 'idstitch')(column)) }}
+{%- endmacro %}
+
+{#- 20 characters, YYYYMMDDhhmmssffffff, that sort like the timestamp. -#}
+{% macro default__sortable_timestamp(column) -%}
+    to_char({{ column }}, 'YYYYMMDDHH24MISSUS')
+{%- endmacro %}
+
+{% macro duckdb__sortable_timestamp(column) -%}
+    strftime({{ column }}, '%Y%m%d%H%M%S%f')
+{%- endmacro %}
+
+{% macro spark__sortable_timestamp(column) -%}
+    date_format({{ column }}, 'yyyyMMddHHmmssSSSSSS')
+{%- endmacro %}
