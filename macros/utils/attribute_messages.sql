@@ -9,21 +9,32 @@
                                  idstitch__shared_device_unidentified)
           device                 an anonymous id that belongs to an identified person
           anonymous              an anonymous id of a person nobody identified (yet)
-          email                  (identifies) an identifier trait's person
+          <trait>                (identifies) an identifier trait's person, e.g. email
           unattributable         every id was junk or quarantined: a person of its own
+        Id columns are published clean (trimmed, e-mails lower-cased, junk → null) from the
+        value map; every other source column passes through as it is.
     -#}
+    {%- set id_columns = ['anonymous_id', 'user_id'] + identifier_traits -%}
+    {%- set staged = ref('stg_idstitch__' ~ source_table) -%}
+    {%- set other_columns = [] -%}
+    {%- if execute -%}
+        {%- for column in adapter.get_columns_in_relation(staged) -%}
+            {%- if column.name | lower not in id_columns + ['message_id'] -%}
+                {%- do other_columns.append('messages.' ~ adapter.quote(column.name)) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
 
 with messages as (
 
-    select * from {{ ref('stg_idstitch__' ~ source_table) }}
+    select * from {{ staged }}
 
 ),
 
-identity_map as (
+value_persons as (
 
-    select identifier_type, identifier, identity_status, person_id, is_identified_person
-    from {{ ref('int_idstitch__identity_map') }}
-    where person_id is not null
+    select value_type, raw_value, identifier, identity_status, person_id, is_identified_person
+    from {{ ref('int_idstitch__value_persons') }}
 
 ),
 
@@ -31,13 +42,14 @@ shared_device_sessions as (
 
     select message_id, person_id, identified_person_id
     from {{ ref('int_idstitch__shared_device_sessions') }}
-    where source_table = '{{ source_table }}' and person_id is not null
+    where source_table = '{{ source_table }}'
 
 ),
 
 final as (
 
     select
+        messages.message_id,
         coalesce(
             user_ids.person_id,
             shared_device_sessions.person_id,
@@ -58,16 +70,23 @@ final as (
             {%- endfor %}
             else 'unattributable'
         end as attribution_method,
-        messages.*
+        anonymous_ids.identifier as anonymous_id,
+        user_ids.identifier as user_id
+        {%- for trait in identifier_traits %},
+        trait_{{ trait }}.identifier as {{ trait }}
+        {%- endfor %}
+        {%- for column in other_columns %},
+        {{ column }}
+        {%- endfor %}
     from messages
-    left join identity_map as user_ids
-        on user_ids.identifier_type = 'user_id' and messages.user_id = user_ids.identifier
+    left join value_persons as user_ids
+        on user_ids.value_type = 'user_id' and messages.user_id = user_ids.raw_value
     left join shared_device_sessions on messages.message_id = shared_device_sessions.message_id
-    left join identity_map as anonymous_ids
-        on anonymous_ids.identifier_type = 'anonymous_id' and messages.anonymous_id = anonymous_ids.identifier
+    left join value_persons as anonymous_ids
+        on anonymous_ids.value_type = 'anonymous_id' and messages.anonymous_id = anonymous_ids.raw_value
     {%- for trait in identifier_traits %}
-    left join identity_map as trait_{{ trait }}
-        on trait_{{ trait }}.identifier_type = '{{ trait }}' and messages.{{ trait }} = trait_{{ trait }}.identifier
+    left join value_persons as trait_{{ trait }}
+        on trait_{{ trait }}.value_type = '{{ trait }}' and messages.{{ trait }} = trait_{{ trait }}.raw_value
     {%- endfor %}
 
 )

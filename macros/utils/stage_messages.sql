@@ -1,27 +1,29 @@
 {% macro stage_messages(table_name, identifier_columns, extra_required=[]) -%}
     {#-
         The staging SQL shared by the message tables: rename `id` → message_id and `timestamp` →
-        event_at, cast, clean the identifier columns (idstitch.clean_identifier), pass every other
-        source column through, and keep one row per message id (a replayed message counts once:
-        the first received wins).
+        event_at, cast ids to text, pass every other source column through, and keep one row per
+        message id (a replayed message counts once: the first received wins).
 
-        identifier_columns: {source column: lowercase?}
+        Identifier values are NOT cleaned row by row here: trimming, lower-casing and junk removal
+        happen once per distinct value (int_idstitch__identifier_values) and reach the facts through
+        the identity map. Row-by-row cleaning of every id of every message was the most expensive
+        step of the build (docs/decisions/0005-performance.md).
 
-        Performance: only replayed ids go through a window; every other row passes by an anti-join.
-        The source is referenced directly rather than through an import CTE because Postgres
-        materialises a CTE that is read twice — a full copy of the widest table in the build.
+        Only replayed ids (stg_idstitch__replayed_messages) go through a window; the source is
+        referenced directly rather than through an import CTE because Postgres materialises a CTE
+        that is read twice — a full copy of the widest table in the build.
     -#}
-    {%- set required = ['id', 'timestamp', 'received_at'] + (identifier_columns.keys() | list) + extra_required -%}
+    {%- set required = ['id', 'timestamp', 'received_at'] + identifier_columns + extra_required -%}
     {%- set columns = idstitch.source_columns('idstitch_segment', table_name, required) -%}
     {%- set passthrough = idstitch.passthrough_columns(columns, required) -%}
-    {%- set output_columns = ['message_id'] + (identifier_columns.keys() | list) + extra_required
+    {%- set output_columns = ['message_id'] + identifier_columns + extra_required
                              + ['event_at', 'received_at'] + passthrough -%}
     {%- set message_id = 'cast(source.id as ' ~ dbt.type_string() ~ ')' -%}
 
     {%- set select_list -%}
         {{ message_id }} as message_id,
-        {%- for column, lowercase in identifier_columns.items() %}
-        {{ idstitch.clean_identifier('source.' ~ column, lowercase) }} as {{ column }},
+        {%- for column in identifier_columns %}
+        cast(source.{{ column }} as {{ dbt.type_string() }}) as {{ column }},
         {%- endfor %}
         {%- for column in extra_required %}
         source.{{ column }},
@@ -35,11 +37,9 @@
 
 with replayed_ids as (
 
-    select {{ message_id }} as message_id
-    from {{ source('idstitch_segment', table_name) }} as source
-    where source.id is not null
-    group by {{ message_id }}
-    having count(*) > 1
+    select message_id
+    from {{ ref('stg_idstitch__replayed_messages') }}
+    where source_table = '{{ table_name }}'
 
 ),
 

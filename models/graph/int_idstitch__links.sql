@@ -4,8 +4,9 @@
     (int_idstitch__identity_map); this model only records the evidence.
 
     Pairs come straight from each message's columns (a message carries at most an anonymous id, a
-    user id and its identifier traits), are aggregated on their text values, and only then keyed:
-    no self-join of messages.
+    user id and its identifier traits), are aggregated on their raw values, and only then cleaned
+    and keyed through int_idstitch__identifier_values: no self-join of messages, no per-message
+    cleaning. A pair with a junk end has no key and drops out.
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
 
@@ -13,7 +14,7 @@ with message_pairs as (
 
     select
         source_table, link_kind, message_id, event_at, received_at,
-        'anonymous_id' as type_a, anonymous_id as value_a, 'user_id' as type_b, user_id as value_b
+        'anonymous_id' as value_type_a, anonymous_id as value_a, 'user_id' as value_type_b, user_id as value_b
     from {{ ref('int_idstitch__messages') }}
     where anonymous_id is not null and user_id is not null
     {%- for trait in identifier_traits %}
@@ -42,9 +43,9 @@ with message_pairs as (
 pairs as (
 
     select
-        type_a,
+        value_type_a,
         value_a,
-        type_b,
+        value_type_b,
         value_b,
         link_kind,
         source_table,
@@ -54,7 +55,7 @@ pairs as (
         min(received_at) as first_received_at,
         count(*) as message_count
     from message_pairs
-    group by type_a, value_a, type_b, value_b, link_kind, source_table
+    group by value_type_a, value_a, value_type_b, value_b, link_kind, source_table
 
 ),
 
@@ -65,12 +66,23 @@ identifiers as (
 
 ),
 
+value_keys as (
+
+    select
+        identifier_values.value_type,
+        identifier_values.raw_value,
+        identifiers.identifier_key
+    from {{ ref('int_idstitch__identifier_values') }} as identifier_values
+    inner join identifiers
+        on identifier_values.identifier_type = identifiers.identifier_type
+        and identifier_values.identifier = identifiers.identifier
+
+),
+
 keyed as (
 
-    {#- an alias's previous_id is the user id of that value if there is one, else the anonymous id
-        (the typing rule of int_idstitch__identifiers) -#}
     select
-        coalesce(end_a.identifier_key, previous_user.identifier_key, previous_device.identifier_key) as key_1,
+        end_a.identifier_key as key_1,
         end_b.identifier_key as key_2,
         pairs.link_kind,
         pairs.source_table,
@@ -80,18 +92,10 @@ keyed as (
         pairs.first_received_at,
         pairs.message_count
     from pairs
-    inner join identifiers as end_b
-        on pairs.type_b = end_b.identifier_type and pairs.value_b = end_b.identifier
-    left join identifiers as end_a
-        on pairs.type_a = end_a.identifier_type and pairs.value_a = end_a.identifier
-    left join identifiers as previous_user
-        on pairs.type_a = 'previous_id'
-        and previous_user.identifier_type = 'user_id'
-        and pairs.value_a = previous_user.identifier
-    left join identifiers as previous_device
-        on pairs.type_a = 'previous_id'
-        and previous_device.identifier_type = 'anonymous_id'
-        and pairs.value_a = previous_device.identifier
+    inner join value_keys as end_a
+        on pairs.value_type_a = end_a.value_type and pairs.value_a = end_a.raw_value
+    inner join value_keys as end_b
+        on pairs.value_type_b = end_b.value_type and pairs.value_b = end_b.raw_value
 
 ),
 

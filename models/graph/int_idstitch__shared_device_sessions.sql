@@ -11,35 +11,37 @@
 -#}
 {%- set per_session = var('idstitch__shared_device_unidentified') == 'session' -%}
 
-with identity_map as (
+with value_persons as (
 
-    select identifier_type, identifier, identity_status, person_id
-    from {{ ref('int_idstitch__identity_map') }}
+    select value_type, raw_value, identifier, identity_status, person_id
+    from {{ ref('int_idstitch__value_persons') }}
+    where value_type in ('anonymous_id', 'user_id')
 
 ),
 
 shared_devices as (
 
-    select identifier as anonymous_id
-    from identity_map
-    where identifier_type = 'anonymous_id' and identity_status = 'shared_device'
+    select raw_value as anonymous_id, identifier
+    from value_persons
+    where value_type = 'anonymous_id' and identity_status = 'shared_device'
 
 ),
 
 user_persons as (
 
-    select identifier as user_id, person_id
-    from identity_map
-    where identifier_type = 'user_id' and person_id is not null
+    select raw_value as user_id, person_id
+    from value_persons
+    where value_type = 'user_id' and person_id is not null
 
 ),
 
 device_events as (
 
+    {#- a device's events: its raw spellings (padding, case) are one device, keyed by the clean id -#}
     select
         messages.source_table,
         messages.message_id,
-        messages.anonymous_id,
+        shared_devices.identifier as anonymous_id,
         messages.event_at,
         user_persons.person_id as identified_person_id
     from {{ ref('int_idstitch__messages') }} as messages

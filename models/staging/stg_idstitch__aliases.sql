@@ -1,3 +1,3 @@
 {{ config(enabled=idstitch.table_enabled('aliases')) }}
 
-{{ idstitch.stage_messages('aliases', {'previous_id': false, 'user_id': false}) }}
+{{ idstitch.stage_messages('aliases', ['previous_id', 'user_id']) }}

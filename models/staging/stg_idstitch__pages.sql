@@ -1,3 +1,3 @@
 {{ config(enabled=idstitch.table_enabled('pages')) }}
 
-{{ idstitch.stage_messages('pages', {'anonymous_id': false, 'user_id': false}) }}
+{{ idstitch.stage_messages('pages', ['anonymous_id', 'user_id']) }}

@@ -1,1 +1,1 @@
-{{ idstitch.stage_messages('tracks', {'anonymous_id': false, 'user_id': false}) }}
+{{ idstitch.stage_messages('tracks', ['anonymous_id', 'user_id']) }}
