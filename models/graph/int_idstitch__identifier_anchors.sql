@@ -3,64 +3,42 @@
     alias group. Any other identifier (anonymous id, e-mail) linked to exactly one group is
     anchored there; linked to two or more it is shared (a household computer, a kiosk, an e-mail
     of two accounts) and joins none of them; linked to none it is unanchored for now.
+
+    Relations read more than once are referenced directly, not through import CTEs: Postgres
+    materialises such CTEs and then plans without statistics (docs/decisions/0005-performance.md).
 -#}
 
-with identifiers as (
-
-    select identifier_key, identifier_type from {{ ref('int_idstitch__identifiers') }}
-
-),
-
-links as (
-
-    select key_a, key_b from {{ ref('int_idstitch__links') }}
-
-),
-
-hubs as (
-
-    select identifier_key from {{ ref('int_idstitch__hubs') }}
-
-),
-
-user_groups as (
-
-    select node, label from {{ ref('int_idstitch__user_groups') }}
-
-),
-
-user_ids as (
+with user_ids as (
 
     select
         identifiers.identifier_key,
         coalesce(user_groups.label, identifiers.identifier_key) as user_group
-    from identifiers
-    left join user_groups on identifiers.identifier_key = user_groups.node
-    where
-        identifiers.identifier_type = 'user_id'
-        and identifiers.identifier_key not in (select identifier_key from hubs)
+    from {{ ref('int_idstitch__identifiers') }} as identifiers
+    left join {{ ref('int_idstitch__user_groups') }} as user_groups
+        on identifiers.identifier_key = user_groups.node
+    left join {{ ref('int_idstitch__hubs') }} as hubs
+        on identifiers.identifier_key = hubs.identifier_key
+    where identifiers.identifier_type = 'user_id' and hubs.identifier_key is null
 
 ),
 
-both_directions as (
+link_ends as (
 
-    select key_a as identifier_key, key_b as neighbour_key from links
+    select key_a as identifier_key, key_b as neighbour_key from {{ ref('int_idstitch__links') }}
     union all
-    select key_b, key_a from links
+    select key_b, key_a from {{ ref('int_idstitch__links') }}
 
 ),
 
 direct_groups as (
 
     select
-        both_directions.identifier_key,
+        link_ends.identifier_key,
         count(distinct user_ids.user_group) as n_user_groups,
         min(user_ids.user_group) as user_group
-    from both_directions
-    inner join user_ids on both_directions.neighbour_key = user_ids.identifier_key
-    inner join identifiers on both_directions.identifier_key = identifiers.identifier_key
-    where identifiers.identifier_type <> 'user_id'
-    group by both_directions.identifier_key
+    from link_ends
+    inner join user_ids on link_ends.neighbour_key = user_ids.identifier_key
+    group by link_ends.identifier_key
 
 ),
 
@@ -78,13 +56,19 @@ final as (
         end as anchor_status,
         case
             when hubs.identifier_key is not null then null
-            when identifiers.identifier_type = 'user_id' then user_ids.user_group
+            when identifiers.identifier_type = 'user_id'
+                then coalesce(user_groups.label, identifiers.identifier_key)
             when direct_groups.n_user_groups = 1 then direct_groups.user_group
         end as user_group,
-        coalesce(direct_groups.n_user_groups, 0) as n_user_groups
-    from identifiers
-    left join hubs on identifiers.identifier_key = hubs.identifier_key
-    left join user_ids on identifiers.identifier_key = user_ids.identifier_key
+        case
+            when identifiers.identifier_type = 'user_id' then 0
+            else coalesce(direct_groups.n_user_groups, 0)
+        end as n_user_groups
+    from {{ ref('int_idstitch__identifiers') }} as identifiers
+    left join {{ ref('int_idstitch__hubs') }} as hubs
+        on identifiers.identifier_key = hubs.identifier_key
+    left join {{ ref('int_idstitch__user_groups') }} as user_groups
+        on identifiers.identifier_key = user_groups.node
     left join direct_groups on identifiers.identifier_key = direct_groups.identifier_key
 
 )

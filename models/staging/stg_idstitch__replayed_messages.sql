@@ -1,4 +1,4 @@
-{{ config(materialized='table') }}
+{{ config(materialized="table", post_hook="{{ idstitch.analyze_table(this) }}") }}
 
 {#-
     Message ids received more than once (a client retry, a loader replay), per source table. The
