@@ -109,3 +109,27 @@ def test_extra_junk_values_from_a_var(loaded: Warehouse) -> None:
     assert loaded.query(
         f"select count(*) from {loaded.relation('fct_tracks')} where user_id = 's08_u_frank'"
     ) == [(0,)]
+
+
+def test_violations_audit_catches_a_broken_output(loaded: Warehouse) -> None:
+    """The invariants are checked against the published tables: tamper with them and the audit fails."""
+    vars_ = {"idstitch__max_links_per_identifier": 10}
+    loaded.run_dbt("build", vars=vars_)
+    fct = loaded.relation("fct_tracks")
+    links = loaded.relation("identity_links")
+    # a message counted twice, a junk identifier slipped into the graph, an accepted link across persons
+    loaded.execute(f"insert into {fct} select * from {fct} where message_id = 's01_tr_1'")
+    loaded.execute(
+        f"insert into {links} select identifier_type_a, 'undefined', identifier_type_b, identifier_b, "
+        f"link_kind, source_table, first_message_id, first_seen_at, last_seen_at, message_count, "
+        f"true, null, person_id_a, person_id_b from {links} where is_accepted limit 1"
+    )
+    loaded.execute(
+        f"update {links} set is_accepted = true, refusal_reason = null "
+        f"where refusal_reason = 'identifier_shared_by_user_ids'"
+    )
+    proc = loaded.run_dbt("test", "--select", "idstitch__audit_violations", vars=vars_, expect_ok=False)
+    assert proc.returncode != 0
+    violations = {r[0] for r in loaded.query(
+        f"select distinct violation from {loaded.relation('idstitch_violations')}")}
+    assert {"event_not_exactly_once", "junk_identifier", "link_across_persons"} <= violations
