@@ -62,9 +62,9 @@ identifier_stats as (
 
 ),
 
-{#- traits: newest non-null value of each, one aggregation (no window per trait) -#}
 latest_traits as (
 
+    {#- traits: newest non-null value of each, one aggregation (no window per trait) #}
     select
         person_id
         {%- for trait in traits %},
