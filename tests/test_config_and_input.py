@@ -133,3 +133,36 @@ def test_violations_audit_catches_a_broken_output(loaded: Warehouse) -> None:
     violations = {r[0] for r in loaded.query(
         f"select distinct violation from {loaded.relation('idstitch_violations')}")}
     assert {"event_not_exactly_once", "junk_identifier", "link_across_persons"} <= violations
+
+
+def test_wrong_column_type_is_named(loaded: Warehouse) -> None:
+    loaded.execute("alter table segment.pages drop column received_at")
+    loaded.execute("alter table segment.pages add column received_at integer")
+    proc = loaded.run_dbt("build", expect_ok=False)
+    assert proc.returncode != 0
+    assert "pages.received_at has type" in proc.stdout and "expected a timestamp" in proc.stdout
+
+
+def test_integer_user_ids_are_ids_like_any_other(duckdb_warehouse: Warehouse) -> None:
+    """A user_id column of integer type: cast to text, so 42 links like '42' would."""
+    wh = duckdb_warehouse
+    wh.load_tables(
+        "segment",
+        {
+            "tracks": [
+                {"id": "t1", "anonymous_id": "a1", "user_id": 42, "event": "x",
+                 "timestamp": "2026-01-01 10:00:00", "received_at": "2026-01-01 10:00:00"},
+                {"id": "t2", "anonymous_id": "a1", "user_id": None, "event": "x",
+                 "timestamp": "2026-01-01 09:00:00", "received_at": "2026-01-01 09:00:00"},
+                {"id": "t3", "anonymous_id": "a2", "user_id": 0, "event": "x",
+                 "timestamp": "2026-01-01 09:00:00", "received_at": "2026-01-01 09:00:00"},
+            ],
+            "pages": [], "identifies": [], "aliases": [],
+        },
+        column_types={"tracks": {"user_id": "integer"}},
+    )
+    wh.run_dbt("build")
+    rows = dict(wh.query(f"select message_id, person_id from {wh.relation('fct_tracks')}"))
+    assert rows["t1"] == rows["t2"]  # the device belongs to user 42
+    assert rows["t3"] != rows["t1"]  # 0 is junk: a2 stays its own person
+    assert wh.query(f"select user_id from {wh.relation('fct_tracks')} where message_id = 't3'") == [(None,)]

@@ -26,6 +26,16 @@
             'idstitch: source table ' ~ relation ~ ' is missing required column(s): '
             ~ missing | join(', ') ~ '. Found: ' ~ names | join(', ') ~ '.') }}
     {%- endif -%}
+    {#- time columns must hold timestamps (or text the engine can cast); ids may be any type -#}
+    {%- for column in columns if column.name | lower in ['timestamp', 'received_at'] -%}
+        {%- set data_type = column.data_type | lower -%}
+        {%- if not (('time' in data_type) or ('date' in data_type) or ('char' in data_type)
+                    or ('text' in data_type) or ('string' in data_type)) -%}
+            {{ exceptions.raise_compiler_error(
+                'idstitch: source column ' ~ relation.schema ~ '.' ~ relation.identifier ~ '.' ~ column.name ~ ' has type ' ~ column.data_type
+                ~ '; expected a timestamp (or text holding timestamps).') }}
+        {%- endif -%}
+    {%- endfor -%}
     {{ return(columns) }}
 {%- endmacro %}
 
