@@ -40,6 +40,6 @@ demo: install
 	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
 	idstitch demo --persons $(DEMO_PERSONS) --out $(DEMO_DIR)/csv --duckdb $(DEMO_DIR)/idstitch.duckdb --schema segment
 	cp profiles.example.yml $(DEMO_DIR)/profiles.yml
-	IDSTITCH_DUCKDB_PATH=$(CURDIR)/$(DEMO_DIR)/idstitch.duckdb DBT_TARGET_PATH=$(DEMO_DIR)/target \
+	IDSTITCH_DUCKDB_PATH=$(abspath $(DEMO_DIR))/idstitch.duckdb DBT_TARGET_PATH=$(DEMO_DIR)/target \
 		DBT_LOG_PATH=$(DEMO_DIR)/logs $(DBT) build --profiles-dir $(DEMO_DIR) --target duckdb
 	idstitch quality --duckdb $(DEMO_DIR)/idstitch.duckdb --source-schema segment --output-schema main

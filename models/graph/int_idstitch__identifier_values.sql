@@ -8,8 +8,8 @@
     alias's previous_id is an anonymous id when the identifier is only ever seen as one
     (Mixpanel-style alias of a device id), otherwise a user id (a rename).
 
-    `int_idstitch__messages` is referenced directly in each branch: Postgres materialises a CTE that
-    is read more than once, which would copy the whole message table.
+    `int_idstitch__id_tuples` is referenced directly in each branch: Postgres materialises a CTE that
+    is read more than once and then plans without statistics.
 -#}
 {%- set value_columns = ['anonymous_id', 'user_id'] + var('idstitch__identifier_traits')
                         + (['previous_id'] if idstitch.table_enabled('aliases') else []) -%}
@@ -20,11 +20,11 @@ with observed as (
     select
         '{{ column }}' as value_type,
         {{ column }} as raw_value,
-        min(event_at) as first_seen_at,
-        max(event_at) as last_seen_at,
-        min(received_at) as first_received_at,
-        count(*) as message_count
-    from {{ ref('int_idstitch__messages') }}
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        min(first_received_at) as first_received_at,
+        sum(message_count) as message_count
+    from {{ ref('int_idstitch__id_tuples') }}
     where {{ column }} is not null
     group by {{ column }}
     {{ 'union all' if not loop.last }}

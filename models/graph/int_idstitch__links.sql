@@ -3,19 +3,19 @@
     (smaller key first), link kind and source table. Whether a link is accepted is decided later
     (int_idstitch__identity_map); this model only records the evidence.
 
-    Pairs come straight from each message's columns (a message carries at most an anonymous id, a
-    user id and its identifier traits), are aggregated on their raw values, and only then cleaned
-    and keyed through int_idstitch__identifier_values: no self-join of messages, no per-message
-    cleaning. A pair with a junk end has no key and drops out.
+    Pairs come straight from the id tuples (a message carries at most an anonymous id, a user id,
+    an alias's previous id and its identifier traits), are aggregated on their raw values, and only
+    then cleaned and keyed through int_idstitch__identifier_values: no self-join of messages, no
+    per-message cleaning. A pair with a junk end has no key and drops out.
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
 
 with message_pairs as (
 
     select
-        source_table, link_kind, message_id, event_at, received_at,
+        source_table, link_kind, first_message_id, first_seen_at, last_seen_at, first_received_at, message_count,
         'anonymous_id' as value_type_a, anonymous_id as value_a, 'user_id' as value_type_b, user_id as value_b
-    from {{ ref('int_idstitch__messages') }}
+    from {{ ref('int_idstitch__id_tuples') }}
     where anonymous_id is not null and user_id is not null
     {%- for trait in identifier_traits %}
     {%- for id_column in ['anonymous_id', 'user_id'] %}
@@ -23,9 +23,9 @@ with message_pairs as (
     union all
 
     select
-        source_table, link_kind, message_id, event_at, received_at,
+        source_table, link_kind, first_message_id, first_seen_at, last_seen_at, first_received_at, message_count,
         '{{ id_column }}', {{ id_column }}, '{{ trait }}', {{ trait }}
-    from {{ ref('int_idstitch__messages') }}
+    from {{ ref('int_idstitch__id_tuples') }}
     where {{ id_column }} is not null and {{ trait }} is not null
     {%- endfor %}
     {%- endfor %}
@@ -33,9 +33,9 @@ with message_pairs as (
     union all
 
     select
-        source_table, link_kind, message_id, event_at, received_at,
+        source_table, link_kind, first_message_id, first_seen_at, last_seen_at, first_received_at, message_count,
         'previous_id', previous_id, 'user_id', user_id
-    from {{ ref('int_idstitch__messages') }}
+    from {{ ref('int_idstitch__id_tuples') }}
     where previous_id is not null and user_id is not null
 
 ),
@@ -49,11 +49,11 @@ pairs as (
         value_b,
         link_kind,
         source_table,
-        {{ idstitch.first_by('message_id', 'event_at') }} as first_message_id,
-        min(event_at) as first_seen_at,
-        max(event_at) as last_seen_at,
-        min(received_at) as first_received_at,
-        count(*) as message_count
+        {{ idstitch.first_by('first_message_id', 'first_seen_at') }} as first_message_id,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        min(first_received_at) as first_received_at,
+        sum(message_count) as message_count
     from message_pairs
     group by value_type_a, value_a, value_type_b, value_b, link_kind, source_table
 

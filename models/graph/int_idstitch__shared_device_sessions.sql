@@ -38,16 +38,18 @@ user_persons as (
 device_events as (
 
     {#- a device's events: its raw spellings (padding, case) are one device, keyed by the clean id -#}
+    {%- for event_source in idstitch.event_sources() %}
     select
-        messages.source_table,
+        '{{ event_source }}' as source_table,
         messages.message_id,
         shared_devices.identifier as anonymous_id,
         messages.event_at,
         user_persons.person_id as identified_person_id
-    from {{ ref('int_idstitch__messages') }} as messages
+    from {{ ref('stg_idstitch__' ~ event_source) }} as messages
     inner join shared_devices on messages.anonymous_id = shared_devices.anonymous_id
     left join user_persons on messages.user_id = user_persons.user_id
-    where messages.source_table <> 'aliases'
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 
 ),
 
