@@ -9,6 +9,14 @@
     per-message cleaning. A pair with a junk end has no key and drops out.
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
+{#- a link's provenance, rolled up from tuples and again when both directions of a link meet -#}
+{%- set provenance -%}
+{{ idstitch.first_by('first_message_id', 'first_seen_at') }} as first_message_id,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        min(first_received_at) as first_received_at,
+        sum(message_count) as message_count
+{%- endset -%}
 
 with message_pairs as (
 
@@ -49,11 +57,7 @@ pairs as (
         value_b,
         link_kind,
         source_table,
-        {{ idstitch.first_by('first_message_id', 'first_seen_at') }} as first_message_id,
-        min(first_seen_at) as first_seen_at,
-        max(last_seen_at) as last_seen_at,
-        min(first_received_at) as first_received_at,
-        sum(message_count) as message_count
+        {{ provenance }}
     from message_pairs
     group by value_type_a, value_a, value_type_b, value_b, link_kind, source_table
 
@@ -107,11 +111,7 @@ ordered as (
         case when key_1 < key_2 then key_2 else key_1 end as key_b,
         link_kind,
         source_table,
-        {{ idstitch.first_by('first_message_id', 'first_seen_at') }} as first_message_id,
-        min(first_seen_at) as first_seen_at,
-        max(last_seen_at) as last_seen_at,
-        min(first_received_at) as first_received_at,
-        sum(message_count) as message_count
+        {{ provenance }}
     from keyed
     where key_1 <> key_2
     group by
