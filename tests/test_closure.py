@@ -147,3 +147,23 @@ def test_closure_leaves_no_scratch_tables(built):
     closures = ("int_idstitch__user_groups__", "int_idstitch__anonymous_groups__")
     assert [n for n in names if n.startswith(closures) and not n.endswith("__log")] == []
     assert "int_idstitch__user_groups__log" in names
+
+
+def test_round_budget_fails_loudly_and_keeps_the_previous_table(duckdb_warehouse: Warehouse):
+    """Past idstitch__closure_max_rounds the build fails naming the var; the last good table stays."""
+    wh = duckdb_warehouse
+    aliases, tracks, _ = _alias_graphs()
+    wh.load_tables("segment", {"tracks": tracks, "pages": [], "identifies": [], "aliases": aliases})
+    lifted = {"idstitch__max_links_per_identifier": 1000}
+    wh.run_dbt("build", vars=lifted)
+    groups = "main_idstitch_internal.int_idstitch__user_groups"
+    before = wh.query(f"select count(*), sum(label) from {groups}")
+
+    proc = wh.run_dbt("build", vars={**lifted, "idstitch__closure_max_rounds": 2}, expect_ok=False)
+    assert proc.returncode != 0
+    assert "did not converge in 2 rounds" in proc.stdout
+    assert "idstitch__closure_max_rounds" in proc.stdout
+    assert "round 2:" in proc.stdout  # each round is logged
+    assert wh.query(f"select count(*), sum(label) from {groups}") == before
+    names = [r[0] for r in wh.query("select table_name from information_schema.tables")]
+    assert [n for n in names if n.startswith("int_idstitch__user_groups__") and not n.endswith("__log")] == []
