@@ -63,26 +63,6 @@ pairs as (
 
 ),
 
-identifiers as (
-
-    select identifier_key, identifier_type, identifier
-    from {{ ref('int_idstitch__identifiers') }}
-
-),
-
-value_keys as (
-
-    select
-        identifier_values.value_type,
-        identifier_values.raw_value,
-        identifiers.identifier_key
-    from {{ ref('int_idstitch__identifier_values') }} as identifier_values
-    inner join identifiers
-        on identifier_values.identifier_type = identifiers.identifier_type
-        and identifier_values.identifier = identifiers.identifier
-
-),
-
 keyed as (
 
     select
@@ -96,9 +76,9 @@ keyed as (
         pairs.first_received_at,
         pairs.message_count
     from pairs
-    inner join value_keys as end_a
+    inner join {{ ref('int_idstitch__value_keys') }} as end_a
         on pairs.value_type_a = end_a.value_type and pairs.value_a = end_a.raw_value
-    inner join value_keys as end_b
+    inner join {{ ref('int_idstitch__value_keys') }} as end_b
         on pairs.value_type_b = end_b.value_type and pairs.value_b = end_b.raw_value
 
 ),
@@ -139,8 +119,10 @@ final as (
         ordered.first_received_at,
         ordered.message_count
     from ordered
-    inner join identifiers as identifier_a on ordered.key_a = identifier_a.identifier_key
-    inner join identifiers as identifier_b on ordered.key_b = identifier_b.identifier_key
+    inner join {{ ref('int_idstitch__identifiers') }} as identifier_a
+        on ordered.key_a = identifier_a.identifier_key
+    inner join {{ ref('int_idstitch__identifiers') }} as identifier_b
+        on ordered.key_b = identifier_b.identifier_key
 
 )
 

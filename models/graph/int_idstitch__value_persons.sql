@@ -4,17 +4,16 @@
     quarantined identifiers are present with a null person_id.
 -#}
 
-with identifier_values as (
+with value_keys as (
 
-    select value_type, raw_value, identifier_type, identifier
-    from {{ ref('int_idstitch__identifier_values') }}
-    where identifier is not null
+    select value_type, raw_value, identifier_key, identifier
+    from {{ ref('int_idstitch__value_keys') }}
 
 ),
 
 identity_map as (
 
-    select identifier_type, identifier, identity_status, person_id, is_identified_person
+    select identifier_key, identity_status, person_id, is_identified_person
     from {{ ref('int_idstitch__identity_map') }}
 
 ),
@@ -22,17 +21,14 @@ identity_map as (
 final as (
 
     select
-        identifier_values.value_type,
-        identifier_values.raw_value,
-        identifier_values.identifier_type,
-        identifier_values.identifier,
+        value_keys.value_type,
+        value_keys.raw_value,
+        value_keys.identifier,
         identity_map.identity_status,
         identity_map.person_id,
         identity_map.is_identified_person
-    from identifier_values
-    inner join identity_map
-        on identifier_values.identifier_type = identity_map.identifier_type
-        and identifier_values.identifier = identity_map.identifier
+    from value_keys
+    inner join identity_map on value_keys.identifier_key = identity_map.identifier_key
 
 )
 
