@@ -9,53 +9,38 @@
 {%- set null_text = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
 {%- set sources = idstitch.event_sources() + (['aliases'] if idstitch.table_enabled('aliases') else []) -%}
 
-with messages as (
+{#- one aggregation per source: smaller hash tables, and only the columns that source has in the key -#}
+with
+{%- for message_source in sources %}
+{%- set id_columns = {'aliases': ['previous_id', 'user_id'],
+                      'identifies': ['anonymous_id', 'user_id'] + identifier_traits}.get(
+                      message_source, ['anonymous_id', 'user_id']) %}
 
-    {%- for message_source in sources %}
+{{ message_source }}_tuples as (
+
     select
         '{{ message_source }}' as source_table,
         '{{ {"identifies": "identify", "aliases": "alias"}.get(message_source, "event") }}' as link_kind,
-        message_id,
-        {{ null_text if message_source == 'aliases' else 'anonymous_id' }} as anonymous_id,
-        user_id,
-        {{ 'previous_id' if message_source == 'aliases' else null_text }} as previous_id,
-        {%- for trait in identifier_traits %}
-        {{ trait if message_source == 'identifies' else null_text }} as {{ trait }},
-        {%- endfor %}
-        event_at,
-        received_at
-    from {{ ref('stg_idstitch__' ~ message_source) }}
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
-
-),
-
-final as (
-
-    select
-        source_table,
-        link_kind,
-        anonymous_id,
-        user_id,
-        previous_id,
-        {%- for trait in identifier_traits %}
-        {{ trait }},
+        {%- for column in ['anonymous_id', 'user_id', 'previous_id'] + identifier_traits %}
+        {{ column if column in id_columns else null_text }} as {{ column }},
         {%- endfor %}
         {{ idstitch.first_by('message_id', 'event_at') }} as first_message_id,
         min(event_at) as first_seen_at,
         max(event_at) as last_seen_at,
         min(received_at) as first_received_at,
         count(*) as message_count
-    from messages
-    group by
-        source_table,
-        link_kind,
-        anonymous_id,
-        user_id,
-        previous_id
-        {%- for trait in identifier_traits %},
-        {{ trait }}
-        {%- endfor %}
+    from {{ ref('stg_idstitch__' ~ message_source) }}
+    group by {{ id_columns | join(', ') }}
+
+),
+{%- endfor %}
+
+final as (
+
+    {%- for message_source in sources %}
+    select * from {{ message_source }}_tuples
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 
 )
 
