@@ -18,14 +18,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from idstitch.demo import COLUMNS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_SCHEMA = "segment"  # dbt_project.yml default of idstitch__source_schema
-SOURCE_TABLES: dict[str, list[str]] = {  # docs/CONTRACT.md, raw input
-    "tracks": ["id", "anonymous_id", "user_id", "event", "timestamp", "received_at"],
-    "pages": ["id", "anonymous_id", "user_id", "name", "path", "timestamp", "received_at"],
-    "identifies": ["id", "anonymous_id", "user_id", "email", "name", "plan", "timestamp", "received_at"],
-    "aliases": ["id", "previous_id", "user_id", "timestamp", "received_at"],
-}
+# docs/CONTRACT.md's raw tables, as the demo generator writes them
+SOURCE_TABLES = {table: list(columns) for table, columns in COLUMNS.items() if table != "truth"}
 
 
 def _create_sources(db_path: Path) -> None:

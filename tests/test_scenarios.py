@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from helpers.warehouse import Warehouse, WarehouseFactory
+from idstitch.demo import COLUMNS
 
 SCENARIO_DIR = Path(__file__).parent / "fixtures" / "scenarios"
 SOURCE_SCHEMA = "segment"
@@ -31,21 +32,8 @@ BUILD_VARS = {"idstitch__max_links_per_identifier": 10}
 HUB_LIMIT = BUILD_VARS["idstitch__max_links_per_identifier"]
 HUB_SCENARIOS = {"09", "11"}  # designed with >= 12 people on one identifier; the others stay far below
 
-RAW_COLUMNS: dict[str, list[str]] = {
-    "tracks": ["id", "anonymous_id", "user_id", "event", "timestamp", "received_at", "context_user_agent"],
-    "pages": [
-        "id",
-        "anonymous_id",
-        "user_id",
-        "name",
-        "path",
-        "timestamp",
-        "received_at",
-        "context_user_agent",
-    ],
-    "identifies": ["id", "anonymous_id", "user_id", "email", "name", "plan", "timestamp", "received_at"],
-    "aliases": ["id", "previous_id", "user_id", "timestamp", "received_at"],
-}
+# the raw Segment layout of docs/CONTRACT.md, with the extra pass-through column the fixtures carry
+RAW_COLUMNS = {table: list(columns) for table, columns in COLUMNS.items() if table != "truth"}
 MESSAGE_TABLES = ("tracks", "pages", "identifies")
 FCT = {"tracks": "fct_tracks", "pages": "fct_pages", "identifies": "fct_identifies"}
 IDENTIFIER_COLUMNS = {"anonymous_id", "user_id", "email", "previous_id"}

@@ -30,6 +30,8 @@ from typing import Any, Literal, TypeAlias
 
 from typing_extensions import Self
 
+from idstitch.demo import COLUMNS
+
 from .pgserver import PgServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -42,12 +44,7 @@ TIMESTAMP_COLUMNS = frozenset({"timestamp", "received_at", "sent_at"})
 
 # Columns of the raw tables in docs/CONTRACT.md: used only to create an *empty* table (no rows, no CSV
 # header, no column_types), so a scenario can say ``"aliases": []``.
-CONTRACT_COLUMNS: dict[str, list[str]] = {
-    "tracks": ["id", "anonymous_id", "user_id", "event", "timestamp", "received_at"],
-    "pages": ["id", "anonymous_id", "user_id", "name", "path", "timestamp", "received_at"],
-    "identifies": ["id", "anonymous_id", "user_id", "email", "name", "plan", "timestamp", "received_at"],
-    "aliases": ["id", "previous_id", "user_id", "timestamp", "received_at"],
-}
+CONTRACT_COLUMNS = {table: list(columns) for table, columns in COLUMNS.items() if table != "truth"}
 
 
 def default_column_type(column: str) -> str:
