@@ -38,7 +38,7 @@ def _profiles(dir_: Path, host: str, port: int, user: str, dbname: str) -> None:
     (dir_ / "profiles.yml").write_text(
         "idstitch:\n  target: postgres\n  outputs:\n    postgres:\n"
         f"      type: postgres\n      host: {host}\n      port: {port}\n      user: {user}\n"
-        f"      password: ''\n      dbname: {dbname}\n      schema: {TARGET_SCHEMA}\n      threads: 2\n"
+        f"      password: ''\n      dbname: {dbname}\n      schema: {TARGET_SCHEMA}\n      threads: 1\n"
     )
 
 
