@@ -1,7 +1,7 @@
 {% macro validate_config() -%}
     {#- on-run-start: refuse impossible settings before any table is touched. -#}
     {%- set problems = [] -%}
-    {%- for name in ['idstitch__max_links_per_identifier', 'idstitch__session_gap_minutes',
+    {%- for name in ['idstitch__max_links_per_identifier', 'idstitch__session_gap_minutes', 'idstitch__lookback_hours',
                      'idstitch__closure_max_rounds', 'idstitch__closure_max_jumps'] -%}
         {%- set value = var(name) -%}
         {%- if value is not number or value is boolean or value < 1 or value != value | int -%}

@@ -16,6 +16,8 @@
     -#}
     {%- set id_columns = ['anonymous_id', 'user_id'] + identifier_traits -%}
     {%- set staged = ref('stg_idstitch__' ~ source_table) -%}
+    {#- read only by the incremental path; referenced here so dbt sees the dependency at parse time -#}
+    {%- do ref('int_idstitch__messages') -%}
     {%- set other_columns = [] -%}
     {%- if execute -%}
         {%- for column in adapter.get_columns_in_relation(staged) -%}
@@ -25,11 +27,52 @@
         {%- endfor -%}
     {%- endif -%}
 
-with messages as (
+{%- set changed_in_this_run = 'changed_in_run_at = ' ~ idstitch.run_stamp() %}
+
+with
+{%- if is_incremental() %}
+
+{#-
+    Incremental: (re)attribute only the messages this run can have changed — new or re-received
+    messages (the message index's stamp), messages carrying a raw id whose person changed (the
+    value map's stamp), and messages on shared devices (their sessions are recomputed) — and
+    write only those whose person, method or published (clean) ids differ from the stored row.
+#}
+
+changed_messages as (
+
+    select message_id
+    from {{ ref('int_idstitch__messages') }}
+    where source_table = '{{ source_table }}' and {{ changed_in_this_run }}
+
+),
+
+messages as (
+
+    select *
+    from {{ staged }}
+    where
+        message_id in (select message_id from changed_messages)
+        {%- for column in id_columns %}
+        or {{ column }} in (
+            select raw_value from {{ ref('int_idstitch__value_persons') }}
+            where value_type = '{{ column }}' and {{ changed_in_this_run }}
+        )
+        {%- endfor %}
+        or message_id in (
+            select message_id from {{ ref('int_idstitch__shared_device_sessions') }}
+            where source_table = '{{ source_table }}'
+        )
+
+),
+{%- else %}
+
+messages as (
 
     select * from {{ staged }}
 
 ),
+{%- endif %}
 
 value_persons as (
 
@@ -91,5 +134,21 @@ final as (
 
 )
 
+{%- if is_incremental() %}
+
+select final.*
+from final
+left join {{ this }} as stored on final.message_id = stored.message_id
+where
+    stored.message_id is null
+    or final.message_id in (select message_id from changed_messages)
+    or final.person_id <> stored.person_id
+    or final.attribution_method <> stored.attribution_method
+    {%- for column in id_columns %}
+    or final.{{ column }} is distinct from stored.{{ column }}
+    {%- endfor %}
+{%- else %}
+
 select * from final
+{%- endif %}
 {%- endmacro %}

@@ -9,7 +9,8 @@
         the identity map. Row-by-row cleaning of every id of every message was the most expensive
         step of the build (docs/decisions/0005-performance.md).
 
-        Only replayed ids (stg_idstitch__replayed_messages) go through a window; the source is
+        Only replayed ids (stg_idstitch__replayed_messages) go through a window, in the same
+        order (idstitch.receipt_order) as the message index int_idstitch__messages; the source is
         referenced directly rather than through an import CTE because Postgres materialises a CTE
         that is read twice — a full copy of the widest table in the build.
     -#}
@@ -19,6 +20,10 @@
     {%- set output_columns = ['message_id'] + identifier_columns + extra_required
                              + ['event_at', 'received_at'] + passthrough -%}
     {%- set message_id = 'cast(source.id as ' ~ dbt.type_string() ~ ')' -%}
+    {%- set cast_id_columns = [] -%}
+    {%- for column in idstitch.message_id_columns(table_name) -%}
+        {%- do cast_id_columns.append('cast(source.' ~ column ~ ' as ' ~ dbt.type_string() ~ ')') -%}
+    {%- endfor -%}
 
     {%- set select_list -%}
         {{ message_id }} as message_id,
@@ -51,7 +56,10 @@ first_receipts as (
             {{ select_list }},
             row_number() over (
                 partition by {{ message_id }}
-                order by source.received_at asc nulls last, source.{{ adapter.quote('timestamp') }} asc nulls last
+                order by {{ idstitch.receipt_order(
+                    'cast(source.received_at as ' ~ dbt.type_timestamp() ~ ')',
+                    'cast(source.' ~ adapter.quote('timestamp') ~ ' as ' ~ dbt.type_timestamp() ~ ')',
+                    cast_id_columns) }}
             ) as replay_rank
         from {{ source('idstitch_segment', table_name) }} as source
         inner join replayed_ids on {{ message_id }} = replayed_ids.message_id

@@ -1,6 +1,17 @@
-{{ config(alias='closure_runs', materialized='incremental', unique_key=['invocation_id', 'closure_name']) }}
+{{ config(
+    alias='closure_runs',
+    materialized='incremental',
+    unique_key=['invocation_id', 'closure_name'],
+    on_schema_change='append_new_columns',
+) }}
 
-{#- One row per closure execution: appended by every run, kept across runs. -#}
+{#-
+    One row per closure execution: appended by every run, kept across runs. Besides the closure's
+    own figures (rounds, links, identifiers), each row says how much new work the run brought:
+    messages written to the message index (new or re-received) and identifiers whose person or
+    status changed.
+-#}
+{%- set this_run = idstitch.run_stamp() %}
 
 with user_groups_log as (
 
@@ -16,11 +27,29 @@ anonymous_groups_log as (
 
 ),
 
+run_work as (
+
+    select
+        (
+            select count(*) from {{ ref('int_idstitch__messages') }}
+            where changed_in_run_at = {{ this_run }}
+        ) as messages_changed,
+        (
+            select count(*) from {{ ref('int_idstitch__identifier_persons') }}
+            where changed_in_run_at = {{ this_run }}
+        ) as identifiers_changed
+
+),
+
 final as (
 
-    select * from user_groups_log
-    union all
-    select * from anonymous_groups_log
+    select logs.*, run_work.messages_changed, run_work.identifiers_changed
+    from (
+        select * from user_groups_log
+        union all
+        select * from anonymous_groups_log
+    ) as logs
+    cross join run_work
 
 )
 

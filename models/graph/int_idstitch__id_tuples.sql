@@ -1,20 +1,18 @@
 {#-
     Every distinct combination of ids that messages carried, per source: (anonymous id, user id,
     alias previous id, identifier traits) with how many messages carried it, when, and the first of
-    them. 4.5 M messages collapse to a few hundred thousand tuples in one pass over the sources;
+    them. 4.5 M messages collapse to a few hundred thousand tuples in one pass over the narrow
+    message index (int_idstitch__messages);
     identifiers and links are then derived from this small table instead of from every message.
     Raw values: cleaning happens per distinct value in int_idstitch__identifier_values.
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
 {%- set null_text = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
-{%- set sources = idstitch.event_sources() + (['aliases'] if idstitch.table_enabled('aliases') else []) -%}
 
 {#- one aggregation per source: smaller hash tables, and only the columns that source has in the key -#}
 with
-{%- for message_source in sources %}
-{%- set id_columns = {'aliases': ['previous_id', 'user_id'],
-                      'identifies': ['anonymous_id', 'user_id'] + identifier_traits}.get(
-                      message_source, ['anonymous_id', 'user_id']) %}
+{%- for message_source in idstitch.message_sources() %}
+{%- set id_columns = idstitch.message_id_columns(message_source) %}
 
 {{ message_source }}_tuples as (
 
@@ -29,7 +27,8 @@ with
         max(event_at) as last_seen_at,
         min(received_at) as first_received_at,
         count(*) as message_count
-    from {{ ref('stg_idstitch__' ~ message_source) }}
+    from {{ ref('int_idstitch__messages') }}
+    where source_table = '{{ message_source }}'
     group by {{ id_columns | join(', ') }}
 
 ),
@@ -37,7 +36,7 @@ with
 
 final as (
 
-    {%- for message_source in sources %}
+    {%- for message_source in idstitch.message_sources() %}
     select * from {{ message_source }}_tuples
     {{ 'union all' if not loop.last }}
     {%- endfor %}

@@ -38,18 +38,16 @@ user_persons as (
 device_events as (
 
     {#- a device's events: its raw spellings (padding, case) are one device, keyed by the clean id -#}
-    {%- for event_source in idstitch.event_sources() %}
     select
-        '{{ event_source }}' as source_table,
+        messages.source_table,
         messages.message_id,
         shared_devices.identifier as anonymous_id,
         messages.event_at,
         user_persons.person_id as identified_person_id
-    from {{ ref('stg_idstitch__' ~ event_source) }} as messages
+    from {{ ref('int_idstitch__messages') }} as messages
     inner join shared_devices on messages.anonymous_id = shared_devices.anonymous_id
     left join user_persons on messages.user_id = user_persons.user_id
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+    where messages.source_table in ({{ "'" ~ idstitch.event_sources() | join("', '") ~ "'" }})
 
 ),
 

@@ -1,10 +1,31 @@
+{{ config(
+    materialized='incremental',
+    unique_key=['value_type', 'raw_value'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 {#-
     Raw id value → its clean identifier and person: what the facts and the shared-device sessions
-    join on, so that no message is cleaned row by row. Junk values are absent (no identifier);
-    quarantined identifiers are present with a null person_id.
+    join on, so that no message is cleaned row by row. Every raw value seen is here: junk values
+    with no identifier and no person, quarantined identifiers with a null person_id.
+
+    Incremental: the whole map is recomputed (it is small: one row per distinct raw value) but
+    only rows that differ from the stored map are written, stamped with this run; the facts
+    re-attribute the messages carrying those values. Raw values never leave the map, so every
+    change reaches the facts this way — a new person, a merge, a value that became junk after the
+    junk list grew, a device that turned shared.
 -#}
 
-with value_keys as (
+with identifier_values as (
+
+    select value_type, raw_value
+    from {{ ref('int_idstitch__identifier_values') }}
+    where value_type <> 'previous_id'
+
+),
+
+value_keys as (
 
     select value_type, raw_value, identifier_key, identifier
     from {{ ref('int_idstitch__value_keys') }}
@@ -21,15 +42,32 @@ identity_map as (
 final as (
 
     select
-        value_keys.value_type,
-        value_keys.raw_value,
+        identifier_values.value_type,
+        identifier_values.raw_value,
         value_keys.identifier,
         identity_map.identity_status,
         identity_map.person_id,
         identity_map.is_identified_person
-    from value_keys
-    inner join identity_map on value_keys.identifier_key = identity_map.identifier_key
+    from identifier_values
+    left join value_keys
+        on identifier_values.value_type = value_keys.value_type
+        and identifier_values.raw_value = value_keys.raw_value
+    left join identity_map on value_keys.identifier_key = identity_map.identifier_key
+
+),
+
+changed as (
+
+    select * from final
+    {%- if is_incremental() %}
+    except
+    select value_type, raw_value, identifier, identity_status, person_id, is_identified_person
+    from {{ this }}
+    {%- endif %}
 
 )
 
-select * from final
+select
+    *,
+    {{ idstitch.run_stamp() }} as changed_in_run_at
+from changed

@@ -1,3 +1,9 @@
-{{ config(alias='fct_tracks') }}
+{{ config(
+    alias='fct_tracks',
+    materialized='incremental',
+    unique_key='message_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
 
 {{ idstitch.attribute_messages('tracks') }}

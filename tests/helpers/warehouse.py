@@ -10,6 +10,11 @@ Loading semantics are the same on both engines: columns named ``timestamp``/``re
 ending in ``_at`` are ``timestamp`` (timezone offsets in the text are ignored, as Postgres does for
 ``timestamp``), everything else ``text``, unless ``column_types`` says otherwise. In CSV files an unquoted
 empty field is NULL and a quoted one (``""``) is the empty string; in row dicts ``None`` is NULL.
+``load_tables(..., append=True)`` adds rows to existing tables instead of recreating them (incremental runs).
+
+dbt runs against the repository's project unless the warehouse works on a private copy of it
+(``wh.use_project_copy()``: dbt_project.yml and the directories it references, copied into the warehouse's
+directory), which a test may edit — e.g. append a value to a seed between runs — without touching the repo.
 """
 
 from __future__ import annotations
@@ -96,7 +101,9 @@ def _csv_header(path: Path) -> list[str]:
 class Warehouse:
     """A dbt target to run the package against, isolated in its own temporary directory."""
 
-    def __init__(self, target: Target, base_dir: Path, pg: PgServer | None = None) -> None:
+    def __init__(
+        self, target: Target, base_dir: Path, pg: PgServer | None = None, project_dir: Path | None = None
+    ) -> None:
         if target not in ("duckdb", "postgres"):
             raise ValueError(f"unknown target {target!r}: expected 'duckdb' or 'postgres'")
         if target == "postgres" and pg is None:
@@ -108,6 +115,8 @@ class Warehouse:
         self.target_path = self.base_dir / "target"
         self.log_path = self.base_dir / "logs"
         self.pg = pg
+        # the dbt project dbt runs against: the repository, or a private copy (use_project_copy)
+        self.project_dir = Path(project_dir).resolve() if project_dir is not None else REPO_ROOT
         self.last_result: subprocess.CompletedProcess[str] | None = None
         self.last_stdout: str = ""
         self._pg_conn: Any = None
@@ -222,28 +231,44 @@ class Warehouse:
         schema: str,
         tables: Mapping[str, TableData],
         column_types: Mapping[str, Mapping[str, str]] | None = None,
+        append: bool = False,
     ) -> None:
         """(Re)create ``schema.<table>`` for each entry, from a CSV path or a list of row dicts.
 
         ``column_types[table]`` overrides column types (any SQL type both engines know, e.g. ``bigint``)
         and may add columns that the data lacks (loaded as NULL).
+
+        With ``append`` a table that already exists is kept and the rows are added to it (its columns must
+        include the data's; missing ones stay NULL); a table that does not exist yet is created as usual.
         """
         column_types = column_types or {}
         self.execute(f"create schema if not exists {quote_ident(schema)}")
         for table, data in tables.items():
             types = dict(column_types.get(table, {}))
+            keep = append and self.table_exists(table, schema)
             if isinstance(data, (str, os.PathLike)):
                 path = Path(data)
                 data_columns = _csv_header(path)
-                self._load(schema, table, data_columns, types, csv_path=path)
+                self._load(schema, table, data_columns, types, csv_path=path, append=keep)
             else:
                 rows = list(data)
                 data_columns = list(dict.fromkeys(k for row in rows for k in row))
+                if keep and not rows:
+                    continue  # nothing to add
                 if not data_columns and not types:
                     data_columns = list(CONTRACT_COLUMNS.get(table, []))
                 if not data_columns and not types:
                     raise ValueError(f"{table}: no rows and no column_types: cannot tell its columns")
-                self._load(schema, table, data_columns, types, csv_text=rows_to_csv(data_columns, rows))
+                csv_text = rows_to_csv(data_columns, rows)
+                self._load(schema, table, data_columns, types, csv_text=csv_text, append=keep)
+
+    def table_exists(self, table: str, schema: str | None = None) -> bool:
+        """Whether ``schema.table`` (target schema by default) exists, as a table or a view."""
+        rows = self.query(
+            "select count(*) from information_schema.tables "
+            f"where table_schema = {_quote_literal(schema or self.schema)} and table_name = {_quote_literal(table)}"
+        )
+        return rows[0][0] > 0
 
     def _load(
         self,
@@ -253,15 +278,17 @@ class Warehouse:
         types: dict[str, str],
         csv_path: Path | None = None,
         csv_text: str | None = None,
+        append: bool = False,
     ) -> None:
         columns = data_columns + [c for c in types if c not in data_columns]
         col_types = {c: types.get(c) or default_column_type(c) for c in columns}
         rel = self.relation(table, schema)
         ddl = ", ".join(f"{quote_ident(c)} {t}" for c, t in col_types.items())
         data_cols_sql = ", ".join(quote_ident(c) for c in data_columns)
-        drop = f"drop table if exists {rel}" + (" cascade" if self.target == "postgres" else "")
-        self.execute(drop)
-        self.execute(f"create table {rel} ({ddl})")
+        if not append:
+            drop = f"drop table if exists {rel}" + (" cascade" if self.target == "postgres" else "")
+            self.execute(drop)
+            self.execute(f"create table {rel} ({ddl})")
         if not data_columns:
             return
         if self.target == "postgres":
@@ -291,11 +318,21 @@ class Warehouse:
 
     # ------------------------------------------------------------------ dbt
 
+    def use_project_copy(self) -> Path:
+        """Copy the dbt project into ``<base_dir>/project`` and run dbt against that copy from now on.
+
+        The copy (see :func:`copy_dbt_project`) is the warehouse's own: a test may change it between runs
+        (a seed row, a model) without touching the repository. Returns the copy's directory.
+        """
+        if self.project_dir == REPO_ROOT:
+            self.project_dir = copy_dbt_project(self.base_dir / "project")
+        return self.project_dir
+
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt subprocess against this warehouse (also handy for debugging by hand)."""
         return {
             **os.environ,
-            "DBT_PROJECT_DIR": str(REPO_ROOT),
+            "DBT_PROJECT_DIR": str(self.project_dir),
             "DBT_PROFILES_DIR": str(self.profiles_dir),
             "DBT_TARGET": self.target,
             "DBT_TARGET_PATH": str(self.target_path),
@@ -315,9 +352,10 @@ class Warehouse:
     ) -> subprocess.CompletedProcess[str]:
         """Run ``dbt <args>`` against this warehouse in a subprocess.
 
-        Project dir, profiles dir, target, target path and log path are set for every subcommand through
-        dbt's environment variables (``DBT_PROJECT_DIR`` ...), so ``deps``/``clean`` work as well as
-        ``build``. With ``expect_ok`` a non-zero exit raises AssertionError with the output's tail.
+        Project dir (the repository, or the copy made by :meth:`use_project_copy`), profiles dir, target,
+        target path and log path are set for every subcommand through dbt's environment variables
+        (``DBT_PROJECT_DIR`` ...), so ``deps``/``clean`` work as well as ``build``. With ``expect_ok`` a
+        non-zero exit raises AssertionError with the output's tail.
         The output is kept in ``last_stdout`` / ``last_result``.
         """
         cmd = [dbt_executable(), *args]
@@ -325,7 +363,7 @@ class Warehouse:
             cmd += ["--vars", json.dumps(vars)]
         proc = subprocess.run(
             cmd,
-            cwd=REPO_ROOT,
+            cwd=self.project_dir,
             env=self.dbt_env(),
             capture_output=True,
             text=True,
@@ -345,6 +383,44 @@ class Warehouse:
 
 def _tail(text: str, lines: int = 80) -> str:
     return "\n".join(text.splitlines()[-lines:])
+
+
+# What a dbt project reads besides dbt_project.yml: the path settings (dbt's defaults when unset) and files.
+_PROJECT_PATH_SETTINGS = {
+    "model-paths": ["models"],
+    "macro-paths": ["macros"],
+    "seed-paths": ["seeds"],
+    "test-paths": ["tests"],
+    "analysis-paths": ["analyses"],
+    "snapshot-paths": ["snapshots"],
+    "docs-paths": [],
+    "asset-paths": [],
+}
+_PROJECT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "package-lock.yml", "selectors.yml")
+
+
+def copy_dbt_project(dest: Path, source: Path = REPO_ROOT) -> Path:
+    """Copy the dbt project at ``source`` into ``dest`` (created; must not exist yet): dbt_project.yml, the
+    package/selector files next to it, and every directory its ``*-paths`` settings name (dbt's defaults
+    when a setting is absent; directories that do not exist are skipped). Returns ``dest``, resolved."""
+    import yaml  # a dbt dependency
+
+    source, dest = Path(source).resolve(), Path(dest).resolve()
+    settings = yaml.safe_load((source / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    dest.mkdir(parents=True, exist_ok=False)
+    for name in _PROJECT_FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, dest / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")
+    for key, default in _PROJECT_PATH_SETTINGS.items():
+        value = settings.get(key, default)
+        for rel in [value] if isinstance(value, str) else value or []:
+            src = (source / rel).resolve()
+            if not src.is_relative_to(source):
+                raise ValueError(f"{key}: {rel!r} lies outside the project {source}: cannot copy it")
+            if src.is_dir():
+                shutil.copytree(src, dest / src.relative_to(source), ignore=ignore, dirs_exist_ok=True)
+    return dest
 
 
 def dbt_executable() -> str:

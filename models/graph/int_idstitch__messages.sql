@@ -1,0 +1,146 @@
+{{ config(
+    materialized='incremental',
+    unique_key=['source_table', 'message_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
+{#-
+    The message index: one narrow row per message id and source table — the receipt that wins
+    (idstitch.receipt_order: first received), its raw ids, event time and how many times the id
+    was received. The graph is built from this table, never from the wide sources again, and it
+    is what makes runs incremental:
+
+    - full build: every source row; replays (ids received more than once) are found by one
+      aggregation and only they are ranked.
+    - incremental: the window is every source row received since the newest receipt already
+      indexed minus var idstitch__lookback_hours (late loads), plus rows without received_at.
+      All receipts of the ids in the window are ranked again, so a replay that arrives later but
+      was received earlier still wins, exactly as in a full build. Only rows that differ from the
+      stored ones are written, stamped with this run (changed_in_run_at): downstream models pick
+      up "what changed in this run" from that stamp. A re-run without new data writes nothing.
+-#}
+{%- set identifier_traits = var('idstitch__identifier_traits') -%}
+{%- set all_id_columns = ['anonymous_id', 'user_id', 'previous_id'] + identifier_traits -%}
+{%- set content_columns = ['source_table', 'message_id'] + all_id_columns
+                          + ['event_at', 'received_at', 'n_receipts'] -%}
+{%- set lookback_hours = var('idstitch__lookback_hours') | int -%}
+
+with
+{%- for message_source in idstitch.message_sources() %}
+{%- set id_columns = idstitch.message_id_columns(message_source) %}
+{%- set source_relation = source('idstitch_segment', message_source) %}
+{#- fails naming the table and column when a required column is missing or mistyped -#}
+{%- do idstitch.source_columns('idstitch_segment', message_source, ['id', 'timestamp', 'received_at'] + id_columns) %}
+{%- set message_id = 'cast(source.id as ' ~ dbt.type_string() ~ ')' %}
+{%- set received_at = 'cast(source.received_at as ' ~ dbt.type_timestamp() ~ ')' %}
+{%- set event_at = 'cast(source.' ~ adapter.quote('timestamp') ~ ' as ' ~ dbt.type_timestamp() ~ ')' %}
+{%- set cast_id_columns = [] %}
+{%- for column in id_columns %}{%- do cast_id_columns.append('cast(source.' ~ column ~ ' as ' ~ dbt.type_string() ~ ')') %}{%- endfor %}
+{%- set narrow_columns %}
+        '{{ message_source }}' as source_table,
+        {{ message_id }} as message_id,
+        {%- for column in all_id_columns %}
+        {{ 'cast(source.' ~ column ~ ' as ' ~ dbt.type_string() ~ ')' if column in id_columns
+           else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as {{ column }},
+        {%- endfor %}
+        {{ event_at }} as event_at,
+        {{ received_at }} as received_at
+{%- endset %}
+
+{{ message_source }}_selected_ids as (
+
+    {%- if is_incremental() %}
+    {#- ids with a receipt in the look-back window -#}
+    select distinct {{ message_id }} as message_id
+    from {{ source_relation }} as source
+    where
+        source.id is not null
+        and (
+            source.received_at is null
+            or {{ received_at }} >= coalesce(
+                (
+                    select {{ dbt.dateadd('hour', -lookback_hours, 'max(received_at)') }}
+                    from {{ this }}
+                    where source_table = '{{ message_source }}'
+                ),
+                cast('1900-01-01' as {{ dbt.type_timestamp() }})
+            )
+        )
+    {%- else %}
+    {#- replays: the only ids that need ranking in a full build -#}
+    select {{ message_id }} as message_id
+    from {{ source_relation }} as source
+    where source.id is not null
+    group by {{ message_id }}
+    having count(*) > 1
+    {%- endif %}
+
+),
+
+{{ message_source }}_ranked as (
+
+    select
+        {{ narrow_columns }},
+        count(*) over (partition by {{ message_id }}) as n_receipts,
+        row_number() over (
+            partition by {{ message_id }}
+            order by {{ idstitch.receipt_order(received_at, event_at, cast_id_columns) }}
+        ) as receipt_rank
+    from {{ source_relation }} as source
+    inner join {{ message_source }}_selected_ids as selected_ids on {{ message_id }} = selected_ids.message_id
+
+),
+
+{{ message_source }}_messages as (
+
+    select {{ content_columns | join(', ') }}
+    from {{ message_source }}_ranked
+    where receipt_rank = 1
+    {%- if not is_incremental() %}
+
+    union all
+
+    select
+        {{ narrow_columns }},
+        1 as n_receipts
+    from {{ source_relation }} as source
+    where
+        source.id is not null
+        and not exists (
+            select 1 from {{ message_source }}_selected_ids as replays where replays.message_id = {{ message_id }}
+        )
+    {%- endif %}
+
+),
+{%- endfor %}
+
+indexed as (
+
+    {%- for message_source in idstitch.message_sources() %}
+    select * from {{ message_source }}_messages
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+
+),
+
+changed as (
+
+    select {{ content_columns | join(', ') }} from indexed
+    {%- if is_incremental() %}
+    except
+    select {{ content_columns | join(', ') }} from {{ this }}
+    {%- endif %}
+
+),
+
+final as (
+
+    select
+        *,
+        {{ idstitch.run_stamp() }} as changed_in_run_at
+    from changed
+
+)
+
+select * from final
