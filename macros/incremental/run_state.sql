@@ -31,3 +31,41 @@
     {#- Every message table the graph reads: the event sources, and aliases when enabled. -#}
     {{ return(idstitch.event_sources() + (['aliases'] if idstitch.table_enabled('aliases') else [])) }}
 {%- endmacro %}
+
+
+{% macro messages_replaced_this_run() -%}
+    {#-
+        True when this run's message index rows include a replaced winner (an earlier receipt of
+        a known message arrived late): additive models then recompute everything instead of
+        adding up, because the old winner's contribution cannot be subtracted. Rare by nature.
+    -#}
+    {%- if not execute or not is_incremental() -%}{{ return(false) }}{%- endif -%}
+    {%- set result = run_query(
+        "select count(*) from " ~ ref('int_idstitch__messages')
+        ~ " where change_kind = 'replaced' and changed_in_run_at = " ~ idstitch.run_stamp()) -%}
+    {{ return(result.columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+
+{% macro clear_if_recomputing(recompute) -%}
+    {#- pre-hook of an additive incremental model: empty it when this run recomputes everything, so
+        the delete+insert that follows leaves exactly the recomputed rows. -#}
+    {%- if is_incremental() and recompute -%}
+        delete from {{ this }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro injective_key(columns) -%}
+    {#- One non-null text key for a combination of nullable text columns (distinct combinations give
+        distinct keys: each part is "n" for null or "v<length>:<value>"), hashed to 32 characters. -#}
+    {%- set parts = [] -%}
+    {%- for column in columns -%}
+        {%- do parts.append("case when " ~ column ~ " is null then 'n' else "
+            ~ dbt.concat(["'v'", "cast(length(" ~ column ~ ") as " ~ dbt.type_string() ~ ")", "':'", column])
+            ~ " end") -%}
+    {%- endfor -%}
+    md5({{ dbt.concat(parts) }})
+{%- endmacro %}

@@ -1,12 +1,26 @@
+{%- set recompute = not is_incremental() or idstitch.messages_replaced_this_run() -%}
+{{ config(
+    materialized='incremental',
+    unique_key='tuple_key',
+    incremental_strategy='delete+insert',
+    pre_hook="{{ idstitch.clear_if_recomputing(not is_incremental() or idstitch.messages_replaced_this_run()) }}",
+) }}
+
 {#-
     Every distinct combination of ids that messages carried, per source: (anonymous id, user id,
     alias previous id, identifier traits) with how many messages carried it, when, and the first of
     them. 4.5 M messages collapse to a few hundred thousand tuples in one pass over the narrow
-    message index (int_idstitch__messages);
-    identifiers and links are then derived from this small table instead of from every message.
-    Raw values: cleaning happens per distinct value in int_idstitch__identifier_values.
+    message index (int_idstitch__messages); identifiers and links are then derived from this small
+    table instead of from every message. Raw values: cleaning happens per distinct value in
+    int_idstitch__identifier_values.
+
+    Incremental: the new messages of this run are aggregated the same way and added to the stored
+    tuples they share a key with (counts add, first/last widen, first message by first_by — all
+    associative, so the result is what a full build gives). When an earlier receipt replaced a
+    stored winner, the tuples are recomputed from the index instead.
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
+{%- set key_columns = ['source_table', 'anonymous_id', 'user_id', 'previous_id'] + identifier_traits -%}
 {%- set null_text = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
 
 {#- one aggregation per source: smaller hash tables, and only the columns that source has in the key -#}
@@ -28,19 +42,71 @@ with
         min(received_at) as first_received_at,
         count(*) as message_count
     from {{ ref('int_idstitch__messages') }}
-    where source_table = '{{ message_source }}'
+    where
+        source_table = '{{ message_source }}'
+        {%- if not recompute %}
+        and changed_in_run_at = {{ idstitch.run_stamp() }}
+        and change_kind = 'new'
+        {%- endif %}
     group by {{ id_columns | join(', ') }}
 
 ),
 {%- endfor %}
 
-final as (
+aggregated as (
 
     {%- for message_source in idstitch.message_sources() %}
     select * from {{ message_source }}_tuples
     {{ 'union all' if not loop.last }}
     {%- endfor %}
 
+),
+
+keyed as (
+
+    select
+        {{ idstitch.injective_key(key_columns) }} as tuple_key,
+        *
+    from aggregated
+
+),
+{%- if recompute %}
+
+final as (
+
+    select * from keyed
+
 )
+{%- else %}
+
+combined as (
+
+    select * from keyed
+    union all
+    select {{ (['tuple_key', 'source_table', 'link_kind', 'anonymous_id', 'user_id', 'previous_id'] + identifier_traits
+               + ['first_message_id', 'first_seen_at', 'last_seen_at', 'first_received_at', 'message_count'])
+              | join(', ') }}
+    from {{ this }}
+    where tuple_key in (select tuple_key from keyed)
+
+),
+
+final as (
+
+    select
+        tuple_key,
+        {%- for column in ['source_table', 'link_kind', 'anonymous_id', 'user_id', 'previous_id'] + identifier_traits %}
+        min({{ column }}) as {{ column }},
+        {%- endfor %}
+        {{ idstitch.first_by('first_message_id', 'first_seen_at') }} as first_message_id,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        min(first_received_at) as first_received_at,
+        sum(message_count) as message_count
+    from combined
+    group by tuple_key
+
+)
+{%- endif %}
 
 select * from final

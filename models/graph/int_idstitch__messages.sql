@@ -17,8 +17,10 @@
       indexed minus var idstitch__lookback_hours (late loads), plus rows without received_at.
       All receipts of the ids in the window are ranked again, so a replay that arrives later but
       was received earlier still wins, exactly as in a full build. Only rows that differ from the
-      stored ones are written, stamped with this run (changed_in_run_at): downstream models pick
-      up "what changed in this run" from that stamp. A re-run without new data writes nothing.
+      stored ones are written, stamped with this run (changed_in_run_at) and marked new, receipt
+      (only the receipt count changed) or replaced (an earlier receipt arrived late and now wins):
+      downstream models pick up "what changed in this run" from that stamp. A re-run without new
+      data writes nothing.
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
 {%- set all_id_columns = ['anonymous_id', 'user_id', 'previous_id'] + identifier_traits -%}
@@ -124,15 +126,53 @@ indexed as (
 
 ),
 
-changed as (
+{%- if is_incremental() %}
 
-    select {{ content_columns | join(', ') }} from indexed
-    {%- if is_incremental() %}
-    except
-    select {{ content_columns | join(', ') }} from {{ this }}
-    {%- endif %}
+stored as (
+
+    {%- for message_source in idstitch.message_sources() %}
+    select {{ content_columns | join(', ') }}
+    from {{ this }}
+    where
+        source_table = '{{ message_source }}'
+        and message_id in (select message_id from {{ message_source }}_selected_ids)
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 
 ),
+
+changed as (
+
+    {#- change_kind: new (first receipt), receipt (one more receipt, same winner), replaced (an
+        earlier receipt arrived late and now wins) -#}
+    select
+        indexed.*,
+        case
+            when stored.message_id is null then 'new'
+            {%- for column in all_id_columns + ['event_at', 'received_at'] %}
+            when indexed.{{ column }} is distinct from stored.{{ column }} then 'replaced'
+            {%- endfor %}
+            else 'receipt'
+        end as change_kind
+    from indexed
+    left join stored
+        on indexed.source_table = stored.source_table
+        and indexed.message_id = stored.message_id
+    where
+        stored.message_id is null
+        {%- for column in all_id_columns + ['event_at', 'received_at', 'n_receipts'] %}
+        or indexed.{{ column }} is distinct from stored.{{ column }}
+        {%- endfor %}
+
+),
+{%- else %}
+
+changed as (
+
+    select *, 'new' as change_kind from indexed
+
+),
+{%- endif %}
 
 final as (
 

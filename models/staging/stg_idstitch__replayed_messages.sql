@@ -1,11 +1,21 @@
-{{ config(materialized="table", post_hook="{{ idstitch.analyze_table(this) }}") }}
+{{ config(
+    materialized='incremental',
+    unique_key=['source_table', 'message_id'],
+    incremental_strategy='delete+insert',
+    post_hook="{{ idstitch.analyze_table(this) }}",
+) }}
 
 {#-
     Message ids received more than once (a client retry, a loader replay), per source table, from
     the message index (which counts receipts). The staging views keep the first receipt of these
     and pass every other row straight through, so a staging view never sorts every message.
+    Incremental: the index rows this run wrote (a count only ever grows).
 -#}
 
 select source_table, message_id, n_receipts
 from {{ ref('int_idstitch__messages') }}
-where n_receipts > 1
+where
+    n_receipts > 1
+    {%- if is_incremental() %}
+    and changed_in_run_at = {{ idstitch.run_stamp() }}
+    {%- endif %}
