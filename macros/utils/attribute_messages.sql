@@ -35,7 +35,7 @@ with
 {#-
     Incremental: (re)attribute only the messages this run can have changed — new or re-received
     messages (the message index's stamp), messages carrying a raw id whose person changed (the
-    value map's stamp), and messages on shared devices (their sessions are recomputed) — and
+    value map's stamp), and messages on shared devices whose sessions this run recut — and
     write only those whose person, method or published (clean) ids differ from the stored row.
 #}
 
@@ -61,7 +61,7 @@ messages as (
         {%- endfor %}
         or message_id in (
             select message_id from {{ ref('int_idstitch__shared_device_sessions') }}
-            where source_table = '{{ source_table }}'
+            where source_table = '{{ source_table }}' and {{ changed_in_this_run }}
         )
 
 ),

@@ -21,20 +21,20 @@
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
 {%- set key_columns = ['source_table', 'anonymous_id', 'user_id', 'previous_id'] + identifier_traits -%}
-{%- set null_text = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
 
-{#- one aggregation per source: smaller hash tables, and only the columns that source has in the key -#}
-with
-{%- for message_source in idstitch.message_sources() %}
-{%- set id_columns = idstitch.message_id_columns(message_source) %}
-
-{{ message_source }}_tuples as (
+{#- one aggregation over the narrow index: columns a source does not have are null there -#}
+with aggregated as (
 
     select
-        '{{ message_source }}' as source_table,
-        '{{ {"identifies": "identify", "aliases": "alias"}.get(message_source, "event") }}' as link_kind,
+        source_table,
+        case source_table
+            {%- for message_source, kind in [('identifies', 'identify'), ('aliases', 'alias')] %}
+            when '{{ message_source }}' then '{{ kind }}'
+            {%- endfor %}
+            else 'event'
+        end as link_kind,
         {%- for column in ['anonymous_id', 'user_id', 'previous_id'] + identifier_traits %}
-        {{ column if column in id_columns else null_text }} as {{ column }},
+        {{ column }},
         {%- endfor %}
         {{ idstitch.first_by('message_id', 'event_at') }} as first_message_id,
         min(event_at) as first_seen_at,
@@ -43,22 +43,12 @@ with
         count(*) as message_count
     from {{ ref('int_idstitch__messages') }}
     where
-        source_table = '{{ message_source }}'
+        source_table in ({{ "'" ~ idstitch.message_sources() | join("', '") ~ "'" }})
         {%- if not recompute %}
         and changed_in_run_at = {{ idstitch.run_stamp() }}
         and change_kind = 'new'
         {%- endif %}
-    group by {{ id_columns | join(', ') }}
-
-),
-{%- endfor %}
-
-aggregated as (
-
-    {%- for message_source in idstitch.message_sources() %}
-    select * from {{ message_source }}_tuples
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+    group by {{ key_columns | join(', ') }}
 
 ),
 

@@ -1,3 +1,9 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    post_hook="{{ idstitch.drop_replaced_device_sessions() }}",
+) }}
+
 {#-
     Events on a shared device (an anonymous id seen with several persons, or a hub) go to the
     person who used the device at that time: the device's events are cut into sessions at
@@ -8,6 +14,13 @@
     the fact falls back to the device's person) or become a person of their own
     (= session, the default: nobody identified means nobody can say two sessions were one person;
     docs/decisions/0004-shared-device-sessions.md).
+
+    Incremental: only devices this run can have changed are recomputed (all their events) —
+    devices with a new message, devices whose own person or status changed, devices where a user
+    id seen on them changed person (idstitch.shared_devices_to_recompute). Their new rows are
+    appended; the post-hook then deletes their older rows and the rows of devices that are no
+    longer shared, in the same transaction. Rows carry the session settings they were cut with;
+    a change of those settings recomputes every device.
 -#}
 {%- set per_session = var('idstitch__shared_device_unidentified') == 'session' -%}
 
@@ -23,7 +36,12 @@ shared_devices as (
 
     select raw_value as anonymous_id, identifier
     from value_persons
-    where value_type = 'anonymous_id' and identity_status = 'shared_device'
+    where
+        value_type = 'anonymous_id'
+        and identity_status = 'shared_device'
+        {%- if is_incremental() %}
+        and identifier in ({{ idstitch.shared_devices_to_recompute() }})
+        {%- endif %}
 
 ),
 
@@ -43,6 +61,7 @@ device_events as (
         messages.message_id,
         shared_devices.identifier as anonymous_id,
         messages.event_at,
+        messages.user_id as raw_user_id,
         user_persons.person_id as identified_person_id
     from {{ ref('int_idstitch__messages') }} as messages
     inner join shared_devices on messages.anonymous_id = shared_devices.anonymous_id
@@ -126,6 +145,7 @@ final as (
         anonymous_id,
         session_number,
         event_at,
+        raw_user_id,
         case
             when identified_run > 0 then run_person_id
             else first_session_person_id
@@ -137,7 +157,10 @@ final as (
             else {{ idstitch.person_id_from("'session'",
                      dbt.concat(['anonymous_id', "':'", 'session_first_message_id'])) }}
             {%- endif %}
-        end as person_id
+        end as person_id,
+        {{ var('idstitch__session_gap_minutes') | int }} as session_gap_minutes,
+        '{{ var('idstitch__shared_device_unidentified') }}' as unidentified_sessions,
+        {{ idstitch.run_stamp() }} as changed_in_run_at
     from run_persons
 
 )

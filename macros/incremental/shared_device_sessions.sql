@@ -1,0 +1,67 @@
+{% macro shared_devices_to_recompute() -%}
+    {#-
+        The shared devices (clean anonymous ids) whose sessions an incremental run recomputes:
+        a device whose own value changed person or status, a device with a message this run
+        wrote to the index, a device where a user id seen on it changed person — or every shared
+        device when the session settings differ from those the stored rows were cut with.
+    -#}
+    {%- set value_persons = ref('int_idstitch__value_persons') -%}
+    {%- set this_run = idstitch.run_stamp() -%}
+    select identifier
+    from {{ value_persons }}
+    where value_type = 'anonymous_id' and identifier is not null and changed_in_run_at = {{ this_run }}
+
+    union
+
+    select device_values.identifier
+    from {{ ref('int_idstitch__messages') }} as messages
+    inner join {{ value_persons }} as device_values
+        on device_values.value_type = 'anonymous_id' and messages.anonymous_id = device_values.raw_value
+    where messages.changed_in_run_at = {{ this_run }} and device_values.identifier is not null
+
+    union
+
+    select anonymous_id
+    from {{ this }}
+    where raw_user_id in (
+        select raw_value from {{ value_persons }}
+        where value_type = 'user_id' and changed_in_run_at = {{ this_run }}
+    )
+
+    union
+
+    select identifier
+    from {{ value_persons }}
+    where
+        value_type = 'anonymous_id'
+        and identity_status = 'shared_device'
+        and exists (
+            select 1 from {{ this }}
+            where
+                session_gap_minutes <> {{ var('idstitch__session_gap_minutes') | int }}
+                or unidentified_sessions <> '{{ var('idstitch__shared_device_unidentified') }}'
+        )
+{%- endmacro %}
+
+
+{% macro drop_replaced_device_sessions() -%}
+    {#- post-hook: after this run appended the recomputed devices' rows, delete their older rows and
+        every row of a device that is no longer shared. -#}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            changed_in_run_at <> {{ idstitch.run_stamp() }}
+            and (
+                anonymous_id in (
+                    select anonymous_id from {{ this }} where changed_in_run_at = {{ idstitch.run_stamp() }}
+                )
+                or anonymous_id not in (
+                    select identifier from {{ ref('int_idstitch__value_persons') }}
+                    where value_type = 'anonymous_id' and identity_status = 'shared_device'
+                        and identifier is not null
+                )
+            )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
