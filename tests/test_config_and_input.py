@@ -166,3 +166,23 @@ def test_integer_user_ids_are_ids_like_any_other(duckdb_warehouse: Warehouse) ->
     assert rows["t1"] == rows["t2"]  # the device belongs to user 42
     assert rows["t3"] != rows["t1"]  # 0 is junk: a2 stays its own person
     assert wh.query(f"select user_id from {wh.relation('fct_tracks')} where message_id = 't3'") == [(None,)]
+
+
+def test_a_setting_that_changes_stored_state_asks_for_a_full_refresh(loaded: Warehouse) -> None:
+    """Changing which traits are identifiers would mix old and new columns in the stored tables: the next
+    incremental run stops before touching anything, naming the setting; --full-refresh rebuilds."""
+    build_vars = {"idstitch__max_links_per_identifier": 10}
+    loaded.run_dbt("build", vars=build_vars)
+    persons = loaded.query(f"select * from {loaded.relation('dim_person')} order by person_id")
+
+    changed = {**build_vars, "idstitch__identifier_traits": []}
+    proc = loaded.run_dbt("build", vars=changed, expect_ok=False)
+    assert proc.returncode != 0
+    assert 'idstitch__identifier_traits: ["email"] → []' in proc.stdout
+    assert "--full-refresh" in proc.stdout
+    assert loaded.query(f"select * from {loaded.relation('dim_person')} order by person_id") == persons
+
+    loaded.run_dbt("build", "--full-refresh", vars=changed)
+    loaded.run_dbt("build", vars=changed)  # the new settings are now the stored ones
+    assert "email" not in {c.lower() for (c,) in loaded.query(
+        "select column_name from information_schema.columns where table_name = 'int_idstitch__messages'")}

@@ -1,5 +1,5 @@
 """Acceptance test for incremental runs: after every batch, ``dbt build`` on the data so far must publish
-exactly what ``dbt build --full-refresh`` publishes on the same data (docs/decisions/0006).
+exactly what ``dbt build --full-refresh`` publishes on the same data (docs/decisions/0006-incremental-runs.md).
 
 The data is the demo generator's (``PERSONS`` persons, fixed seed), split by ``received_at`` into
 ``N_BATCHES`` batches, with these cases injected deterministically (``INJECT_SEED``; ``Plan`` records them):
@@ -689,6 +689,16 @@ def test_alias_merge_keeps_an_existing_person_id(runs: Runs) -> None:
     assert len(merged) == 1 and merged <= old, (
         f"[{runs.engine}] alias {previous_id} -> {user_id}: persons {old} became {merged}"
     )
+    # the change log names the merge, the surviving id and the alias that caused it
+    (survivor,) = merged
+    (gone,) = old - merged
+    wh = runs.incremental
+    assert wh is not None
+    logged = wh.query(
+        f"select change_kind, cause_link_kind, cause_source_table from {wh.relation('person_changes')} "
+        f"where previous_person_id = '{gone}' and person_id = '{survivor}'"
+    )
+    assert logged == [("merge", "alias", "aliases")], f"[{runs.engine}] person_changes for the alias: {logged}"
 
 
 def test_injected_cases_show_in_the_outputs(runs: Runs) -> None:
