@@ -29,6 +29,19 @@
 {%- set lookback_hours = var('idstitch__lookback_hours') | int -%}
 
 with
+{%- if is_incremental() %}
+
+watermarks as (
+
+    {#- one scan of the index for every source's window start -#}
+    select
+        source_table,
+        {{ dbt.dateadd('hour', -lookback_hours, 'max(received_at)') }} as window_start
+    from {{ this }}
+    group by source_table
+
+),
+{%- endif %}
 {%- for message_source in idstitch.message_sources() %}
 {%- set id_columns = idstitch.message_id_columns(message_source) %}
 {%- set source_relation = source('idstitch_segment', message_source) %}
@@ -49,8 +62,13 @@ with
         {{ event_at }} as event_at,
         {{ received_at }} as received_at
 {%- endset %}
+{%- if is_incremental() %}
+{%- set selected = message_id ~ ' in (select message_id from ' ~ message_source ~ '_selected)' %}
+{%- else %}
+{%- set selected = idstitch.id_hash(message_id) ~ ' in (select id_hash from ' ~ message_source ~ '_selected)' %}
+{%- endif %}
 
-{{ message_source }}_selected_ids as (
+{{ message_source }}_selected as (
 
     {%- if is_incremental() %}
     {#- ids with a receipt in the look-back window -#}
@@ -61,20 +79,20 @@ with
         and (
             source.received_at is null
             or {{ received_at }} >= coalesce(
-                (
-                    select {{ dbt.dateadd('hour', -lookback_hours, 'max(received_at)') }}
-                    from {{ this }}
-                    where source_table = '{{ message_source }}'
-                ),
+                (select window_start from watermarks where source_table = '{{ message_source }}'),
                 cast('1900-01-01' as {{ dbt.type_timestamp() }})
             )
         )
     {%- else %}
-    {#- replays: the only ids that need ranking in a full build -#}
-    select {{ message_id }} as message_id
+    {#-
+        replays, the only ids that need ranking in a full build, found by a 64-bit hash of the id:
+        the aggregation's keys stay small enough not to spill. A hash shared by two different ids
+        only sends both to the ranking below, which partitions by the id itself.
+    -#}
+    select {{ idstitch.id_hash(message_id) }} as id_hash
     from {{ source_relation }} as source
     where source.id is not null
-    group by {{ message_id }}
+    group by {{ idstitch.id_hash(message_id) }}
     having count(*) > 1
     {%- endif %}
 
@@ -90,7 +108,7 @@ with
             order by {{ idstitch.receipt_order(received_at, event_at, cast_id_columns) }}
         ) as receipt_rank
     from {{ source_relation }} as source
-    inner join {{ message_source }}_selected_ids as selected_ids on {{ message_id }} = selected_ids.message_id
+    where source.id is not null and {{ selected }}
 
 ),
 
@@ -107,11 +125,7 @@ with
         {{ narrow_columns }},
         1 as n_receipts
     from {{ source_relation }} as source
-    where
-        source.id is not null
-        and not exists (
-            select 1 from {{ message_source }}_selected_ids as replays where replays.message_id = {{ message_id }}
-        )
+    where source.id is not null and not {{ selected }}
     {%- endif %}
 
 ),
@@ -130,14 +144,14 @@ indexed as (
 
 stored as (
 
-    {%- for message_source in idstitch.message_sources() %}
+    {#- the stored rows of the window's ids, in one scan of the index -#}
     select {{ content_columns | join(', ') }}
-    from {{ this }}
-    where
-        source_table = '{{ message_source }}'
-        and message_id in (select message_id from {{ message_source }}_selected_ids)
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+    from {{ this }} as stored_rows
+    where exists (
+        select 1
+        from indexed
+        where indexed.source_table = stored_rows.source_table and indexed.message_id = stored_rows.message_id
+    )
 
 ),
 
