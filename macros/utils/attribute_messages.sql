@@ -138,7 +138,12 @@ final as (
 
 select final.*
 from final
-left join {{ this }} as stored on final.message_id = stored.message_id
+left join (
+    {#- only the stored rows of this run's candidates: hashing the whole table would cost more -#}
+    select stored_rows.*
+    from {{ this }} as stored_rows
+    where exists (select 1 from messages where messages.message_id = stored_rows.message_id)
+) as stored on final.message_id = stored.message_id
 where
     stored.message_id is null
     or final.message_id in (select message_id from changed_messages)
