@@ -765,3 +765,49 @@ def test_injected_cases_show_in_the_outputs(runs: Runs) -> None:
     if methods != {"unattributable"}:
         problems.append(f"anonymous messages on {JUNK_VALUE}: attribution {methods}, want unattributable")
     assert not problems, f"[{runs.engine}]\n" + "\n".join(problems)
+
+
+# ------------------------------------------------------------------------- a shared device that stops being shared
+
+
+def _household_rows() -> dict[str, list[dict[str, str | None]]]:
+    """One computer (anonymous id hh_pc) used by two accounts in separate sessions, plus an anonymous
+    session between them: the device is shared, its events split by session."""
+    def track(i: int, at: str, user: str | None) -> dict[str, str | None]:
+        return {"id": f"hh_t{i}", "anonymous_id": "hh_pc", "user_id": user, "event": "Viewed",
+                "timestamp": at, "received_at": at}
+    return {
+        "tracks": [track(1, "2024-05-01 09:00", None), track(2, "2024-05-01 09:05", "hh_u1"),
+                   track(3, "2024-05-01 14:00", None), track(4, "2024-05-01 20:00", None),
+                   track(5, "2024-05-01 20:05", "hh_u2")],
+        "pages": [], "identifies": [], "aliases": [],
+    }
+
+
+def test_a_device_that_stops_being_shared_is_recut(duckdb_warehouse: Warehouse, tmp_path: Path) -> None:
+    """An alias arriving later makes the two accounts one person: the computer is no longer shared, its
+    session rows must go and every event on it moves to that person — as a full refresh says."""
+    wh = duckdb_warehouse
+    wh.load_tables(SOURCE_SCHEMA, _household_rows())
+    wh.run_dbt("build", vars=BUILD_VARS)
+    methods = dict(wh.query(f"select message_id, attribution_method from {wh.relation('fct_tracks')}"))
+    assert methods["hh_t4"] == "shared_device_session", methods
+
+    alias = {"id": "hh_al", "previous_id": "hh_u1", "user_id": "hh_u2",
+             "timestamp": "2024-05-02 08:00", "received_at": "2024-05-02 08:00"}
+    wh.load_tables(SOURCE_SCHEMA, {"aliases": [alias]}, append=True)
+    wh.run_dbt("build", vars=BUILD_VARS)
+    incremental = snapshot(wh)
+    persons = {p for (p,) in wh.query(f"select distinct person_id from {wh.relation('fct_tracks')}")}
+    assert len(persons) == 1, f"every event on the computer should now be one person: {persons}"
+    assert wh.query("select count(*) from main_idstitch_internal.int_idstitch__shared_device_sessions") == [(0,)]
+
+    with Warehouse("duckdb", tmp_path / "full") as full:
+        rows = _household_rows()
+        rows["aliases"] = [alias]
+        full.load_tables(SOURCE_SCHEMA, rows)
+        full.run_dbt("build", "--full-refresh", vars=BUILD_VARS)
+        reference = snapshot(full)
+    problems = [line for name in PUBLISHED
+                for line in table_diff(name, incremental[name], reference[name], "incremental", "full refresh")]
+    assert not problems, "\n".join(problems)
