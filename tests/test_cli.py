@@ -223,7 +223,9 @@ def test_incremental_run_reports_the_merge(built: Built) -> None:
 
 def test_run_exit_codes_for_a_failing_test_and_an_impossible_setting(built: Built, tmp_path: Path) -> None:
     project = copy_dbt_project(tmp_path / "project")
-    (project / "tests" / "dbt" / "cli_always_fails.sql").write_text("select 1 as failing_row\n")
+    singular_tests = project / "tests" / "dbt"  # test-paths; empty (so absent) in a fresh clone
+    singular_tests.mkdir(parents=True, exist_ok=True)
+    (singular_tests / "cli_always_fails.sql").write_text("select 1 as failing_row\n")
     failing = cli("run", "--project-dir", str(project), "--select", "cli_always_fails", "--vars", VARS_JSON,
                   wh=built.wh)
     assert failing.code == 1, failing

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import IdstitchError, one_line
+from .errors import IdstitchError, json_object_arg, one_line
 from .textfmt import plural
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -290,15 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _json_object(text: str | None, flag: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise IdstitchError(f"{flag} is not valid JSON ({exc}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise IdstitchError(f"{flag} must be a JSON object like '{{\"name\": value}}', got {text!r}")
-    return value
+    return None if text is None else json_object_arg(text, flag)
 
 
 def _context(args: argparse.Namespace) -> Any:

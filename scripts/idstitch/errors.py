@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 
 class IdstitchError(Exception):
@@ -19,3 +21,14 @@ def one_line(text: object, limit: int = 600) -> str:
     ]
     flat = re.sub(r"\s+", " ", " ".join(kept)).strip()
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def json_object_arg(text: str, flag: str, example: str = '{"name": value}') -> dict[str, Any]:
+    """A command-line option holding a JSON object (``--vars``, ``--thresholds``), or a one-line error."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise IdstitchError(f"{flag} is not valid JSON ({exc}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise IdstitchError(f"{flag} must be a JSON object like '{example}', got {text!r}")
+    return value

@@ -6,7 +6,6 @@ Both read the published tables only. Validations are appended to ``idstitch_vali
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from typing import Any
 
 from . import textfmt
 from .db import Database, Relations, utc_now
-from .errors import IdstitchError
+from .errors import IdstitchError, json_object_arg
 
 CHANGE_KINDS = ("birth", "merge", "split", "reanchor", "quarantine")
 LINK_REASONS = ("hub_identifier", "identifier_shared_by_user_ids", "ambiguous_bridge", "joins_different_user_ids")
@@ -198,14 +197,7 @@ def parse_thresholds(text: str | None) -> dict[str, float | None]:
     limits = {name: spec.default for name, spec in CHECKS.items()}
     if text is None:
         return limits
-    try:
-        given = json.loads(text)
-    except ValueError as exc:
-        raise IdstitchError(f"--thresholds is not valid JSON ({exc}): {text!r}") from None
-    if not isinstance(given, dict):
-        raise IdstitchError(
-            f"--thresholds must be a JSON object like '{{\"largest_person_identifiers\": 500}}', got {text!r}"
-        )
+    given = json_object_arg(text, "--thresholds", '{"largest_person_identifiers": 500}')
     for name, value in given.items():
         try:
             spec_of(name)
