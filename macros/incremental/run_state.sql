@@ -47,10 +47,11 @@
 {%- endmacro %}
 
 
-{% macro clear_if_recomputing(recompute) -%}
-    {#- pre-hook of an additive incremental model: empty it when this run recomputes everything, so
-        the delete+insert that follows leaves exactly the recomputed rows. -#}
-    {%- if is_incremental() and recompute -%}
+{% macro clear_if_messages_replaced() -%}
+    {#- pre-hook of an additive incremental model: when this run recomputes it from the index (a
+        winner was replaced, see messages_replaced_this_run), empty it first, so the delete+insert
+        that follows leaves exactly the recomputed rows. -#}
+    {%- if is_incremental() and idstitch.messages_replaced_this_run() -%}
         delete from {{ this }}
     {%- else -%}
         select 1

@@ -3,7 +3,7 @@
     materialized='incremental',
     unique_key='tuple_key',
     incremental_strategy='delete+insert',
-    pre_hook="{{ idstitch.clear_if_recomputing(not is_incremental() or idstitch.messages_replaced_this_run()) }}",
+    pre_hook="{{ idstitch.clear_if_messages_replaced() }}",
 ) }}
 
 {#-

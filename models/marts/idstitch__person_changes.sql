@@ -83,47 +83,40 @@ logged as (
 
 ),
 
+directed_links as (
+
+    {#- each link in both directions, so "the end that moved" is always end a -#}
+    {%- for near, far in [('a', 'b'), ('b', 'a')] %}
+    select
+        link_kind,
+        source_table,
+        first_message_id,
+        first_received_at,
+        identifier_type_{{ near }} as identifier_type_a,
+        identifier_{{ near }} as identifier_a,
+        identifier_type_{{ far }} as identifier_type_b,
+        identifier_{{ far }} as identifier_b
+    from {{ ref('int_idstitch__links') }}
+    {{ 'union all' if loop.first }}
+    {%- endfor %}
+
+),
+
 link_ends as (
 
     select
-        links.link_kind,
-        links.source_table,
-        links.first_message_id,
-        links.first_received_at,
-        links.identifier_type_a,
-        links.identifier_a,
-        links.identifier_type_b,
-        links.identifier_b,
+        directed_links.*,
         end_a.previous_person_id as previous_person_id_a,
         end_a.person_id as person_id_a,
         end_b.previous_person_id as previous_person_id_b,
         end_b.person_id as person_id_b
-    from {{ ref('int_idstitch__links') }} as links
+    from directed_links
     inner join moved as end_a
-        on links.identifier_type_a = end_a.identifier_type and links.identifier_a = end_a.identifier
+        on directed_links.identifier_type_a = end_a.identifier_type
+        and directed_links.identifier_a = end_a.identifier
     inner join identifier_persons as end_b
-        on links.identifier_type_b = end_b.identifier_type and links.identifier_b = end_b.identifier
-
-    union all
-
-    select
-        links.link_kind,
-        links.source_table,
-        links.first_message_id,
-        links.first_received_at,
-        links.identifier_type_b as identifier_type_a,
-        links.identifier_b as identifier_a,
-        links.identifier_type_a as identifier_type_b,
-        links.identifier_a as identifier_b,
-        end_b.previous_person_id as previous_person_id_a,
-        end_b.person_id as person_id_a,
-        end_a.previous_person_id as previous_person_id_b,
-        end_a.person_id as person_id_b
-    from {{ ref('int_idstitch__links') }} as links
-    inner join moved as end_b
-        on links.identifier_type_b = end_b.identifier_type and links.identifier_b = end_b.identifier
-    inner join identifier_persons as end_a
-        on links.identifier_type_a = end_a.identifier_type and links.identifier_a = end_a.identifier
+        on directed_links.identifier_type_b = end_b.identifier_type
+        and directed_links.identifier_b = end_b.identifier
 
 ),
 
