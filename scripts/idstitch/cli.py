@@ -4,6 +4,7 @@
     idstitch validate [--json] [--thresholds JSON]                             the merge checks, stored
     idstitch explain ID [OTHER_ID] [--type TYPE]                               which person, and why
     idstitch diff --vars JSON [--base-vars JSON] [--json]                      what a config change would do
+    idstitch report [--out DIR]                                                 one HTML page of charts
     idstitch demo --persons 1000 --out demo/csv [--duckdb demo/demo.duckdb --schema segment]
     idstitch quality --duckdb demo/demo.duckdb --source-schema segment --output-schema main
 
@@ -204,10 +205,43 @@ exit codes:
 {LOCATION_HELP}"""
 
 
+REPORT_DESCRIPTION = """\
+Write a self-contained HTML report of the identity graph: one file, DIR/index.html, with charts drawn as
+inline SVG and a table of the numbers under each chart. It needs no network, no script and no plugin: mail
+it, attach it to a ticket or open it offline.
+
+  headline            persons (identified, anonymous), events attributed to identified persons, refused
+                      links and quarantined identifiers, the latest run
+  identifiers         persons by number of identifiers (dim_person, person_identifiers)
+  attribution         events per month by attribution method (fct_tracks, fct_pages, fct_identifies)
+  tracked users       monthly tracked users before stitching (distinct raw ids: an event's user id, else
+                      its anonymous id) and after (distinct persons)
+  refused links       refused links and quarantined identifiers by reason (identity_refusals)
+  closure             closure rounds per run, the latest 30 runs (closure_runs)
+  largest persons     the 10 persons with the most identifiers
+  quarantined         the 10 quarantined identifiers with the most messages
+
+Everything is counted in the warehouse (GROUP BY, the same SQL on DuckDB and Postgres); monthly charts
+show the latest 36 months. Nothing is written to the warehouse."""
+
+REPORT_EPILOG = f"""\
+examples:
+  idstitch report                                   # writes idstitch_report/index.html
+  idstitch report --out /srv/www/idstitch --target prod
+  DBT_PROFILES_DIR=/etc/idstitch idstitch report --out "reports/$(date +%F)"
+
+exit codes:
+  0  the report was written
+  2  an error: no profile, database unreachable, tables missing (no `idstitch run` yet), --out not a
+     writable directory (one line on stderr naming the problem)
+
+{LOCATION_HELP}"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="idstitch",
-        description="Identity stitching for Segment-style event tables: build, validate and explain the "
+        description="Identity stitching for Segment-style event tables: build, validate, explain and report on the "
                     "identity graph of the idstitch dbt package.",
         epilog=f"run `idstitch COMMAND --help` for a command's options and examples.\n\n{EXIT_CODES_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -265,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true", help="print the diff as JSON")
     diff.add_argument("--verbose", "-v", action="store_true", help="one line per model of the scratch build")
     _add_dbt_options(diff)
+
+    html = _subparser(sub, "report", "a self-contained HTML page of charts: persons, attribution, refusals, rounds",
+                      REPORT_DESCRIPTION, REPORT_EPILOG)
+    html.add_argument("--out", metavar="DIR", type=Path, default=Path("idstitch_report"),
+                      help="directory to write index.html into, created if needed (default: idstitch_report)")
+    _add_dbt_options(html)
 
     demo = sub.add_parser("demo", help="generate the synthetic demo data set (with ground truth)",
                           description="Write tracks, pages, identifies, aliases and truth as CSV files, "
@@ -613,6 +653,25 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------------------------------- report
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import html_report
+
+    html_report.check_out_dir(args.out)
+    _, db, rels = _open(args)
+    with db:
+        print(f"idstitch report · target {db.conn.target_name} ({db.conn.describe()}) · "
+              f"schema {rels['dim_person'].schema}", flush=True)
+        data = html_report.collect(db, rels, db.conn.target_name, db.conn.describe())
+    path = html_report.write(args.out, html_report.render(data))
+    size = path.stat().st_size
+    print(f"wrote {path} ({size / 1024:,.0f} KB): {data.counts['persons']:,} persons, "
+          f"{data.counts['events']:,} events, {plural(data.total_runs, 'run')}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------- demo, quality
 
 
@@ -650,7 +709,7 @@ def _cmd_quality(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"run": _cmd_run, "validate": _cmd_validate, "explain": _cmd_explain, "diff": _cmd_diff,
-            "demo": _cmd_demo, "quality": _cmd_quality}
+            "report": _cmd_report, "demo": _cmd_demo, "quality": _cmd_quality}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
