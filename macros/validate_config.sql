@@ -41,6 +41,29 @@
             {%- do problems.append(name ~ ' must be a plain identifier (letters, digits, _), got ' ~ var(name)) -%}
         {%- endif -%}
     {%- endfor -%}
+    {%- set database = var('idstitch__source_database') -%}
+    {%- if database is not none and (database is not string or not table_name.match(database)) -%}
+        {%- do problems.append('idstitch__source_database must be null or a plain identifier (letters, digits, _), got '
+                               ~ database) -%}
+    {%- endif -%}
+    {#- every other value that reaches SQL is data, inlined as a quoted literal (idstitch.string_literal):
+        junk values must be plain strings or numbers, lower-cased types must name an identifier type -#}
+    {%- if var('idstitch__extra_junk_identifiers') is iterable and var('idstitch__extra_junk_identifiers') is not string -%}
+        {%- for value in var('idstitch__extra_junk_identifiers')
+                if value is boolean or value is none or (value is not string and value is not number) -%}
+            {%- do problems.append('idstitch__extra_junk_identifiers: ' ~ value ~ ' is not a string or number') -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- set identifier_types = ['user_id', 'anonymous_id'] + (var('idstitch__identifier_traits')
+                                                               if var('idstitch__identifier_traits') is iterable
+                                                               and var('idstitch__identifier_traits') is not string
+                                                               else []) -%}
+    {%- if var('idstitch__lowercase_identifier_types') is iterable and var('idstitch__lowercase_identifier_types') is not string -%}
+        {%- for identifier_type in var('idstitch__lowercase_identifier_types') if identifier_type not in identifier_types -%}
+            {%- do problems.append('idstitch__lowercase_identifier_types: ' ~ identifier_type
+                                   ~ ' is not an identifier type (' ~ identifier_types | join(', ') ~ ')') -%}
+        {%- endfor -%}
+    {%- endif -%}
     {%- if problems -%}
         {{ exceptions.raise_compiler_error('idstitch: invalid configuration:\n  - ' ~ problems | join('\n  - ')) }}
     {%- endif -%}

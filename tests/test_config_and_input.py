@@ -45,6 +45,13 @@ def test_unidentified_shared_sessions_can_stay_with_the_device(loaded: Warehouse
         ({"idstitch__identifier_traits": ["e-mail; drop table x"]}, "is not a plain lower-case column name"),
         ({"idstitch__source_schema": "segment; drop schema main"}, "idstitch__source_schema must be a plain"),
         ({"idstitch__pages_enabled": "no"}, "idstitch__pages_enabled must be true or false"),
+        ({"idstitch__source_database": 'main"; drop schema segment cascade; --'},
+         "idstitch__source_database must be null or a plain identifier"),
+        ({"idstitch__tracks_table": "tracks where 1=0 --"}, "idstitch__tracks_table must be a plain"),
+        ({"idstitch__traits": ["name", "1; delete from segment.tracks"]}, "is not a plain lower-case column name"),
+        ({"idstitch__lowercase_identifier_types": ["email' or '1'='1"]}, "is not an identifier type"),
+        ({"idstitch__extra_junk_identifiers": [{"sql": "drop table x"}]}, "is not a string or number"),
+        ({"idstitch__closure_max_rounds": "64; drop table x"}, "idstitch__closure_max_rounds must be a whole number"),
     ],
 )
 def test_impossible_settings_are_refused_before_anything_is_built(
@@ -108,6 +115,19 @@ def test_extra_junk_values_from_a_var(loaded: Warehouse) -> None:
     ) == [(0,)]
     assert loaded.query(
         f"select count(*) from {loaded.relation('fct_tracks')} where user_id = 's08_u_frank'"
+    ) == [(0,)]
+
+
+def test_sql_in_a_junk_value_is_data(loaded: Warehouse) -> None:
+    """Junk values are inlined as quoted literals: a value carrying SQL is compared, never run."""
+    hostile = "x'); drop table segment.tracks; --"
+    before = loaded.query("select count(*) from segment.tracks")
+    loaded.run_dbt("build", vars={"idstitch__max_links_per_identifier": 10,
+                                  "idstitch__extra_junk_identifiers": [hostile, "S08_U_FRANK"]})
+    assert loaded.query("select count(*) from segment.tracks") == before
+    # the list still works: the other value in it is junk now
+    assert loaded.query(
+        f"select count(*) from {loaded.relation('person_identifiers')} where identifier = 's08_u_frank'"
     ) == [(0,)]
 
 
