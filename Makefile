@@ -9,9 +9,9 @@ PYTHON ?= python3
 # dbt next to the interpreter, so a virtualenv's dbt wins over whatever else is on PATH.
 DBT = $(shell $(PYTHON) -c 'import pathlib, sys; print(pathlib.Path(sys.executable).parent / "dbt")')
 
-.PHONY: test install ensure-postgres lint lint-sql lint-py pytest demo
+.PHONY: test install ensure-postgres ensure-chromium lint lint-sql lint-py pytest demo
 
-test: install ensure-postgres lint pytest
+test: install ensure-postgres ensure-chromium lint pytest
 
 install:
 	$(PYTHON) -m pip install -q -e '.[dev]'
@@ -19,6 +19,10 @@ install:
 # Server binaries only; the tests start (and stop) their own throwaway servers.
 ensure-postgres:
 	bash scripts/ensure_postgres.sh
+
+# A headless browser for the HTML report's rendering test (Debian's chromium when none is there).
+ensure-chromium:
+	bash scripts/ensure_chromium.sh
 
 lint: lint-sql lint-py
 
