@@ -472,6 +472,9 @@ def test_unreachable_database_and_missing_profile_exit_2(tmp_path: Path) -> None
     assert_one_line_error(cli("report", "--profiles-dir", str(empty), *where), f"no profiles.yml in {empty}")
     wrong = cli("report", "--target", "nope", *where, env={"DBT_PROFILES_DIR": str(tmp_path)})
     assert_one_line_error(wrong, "does not have a target named 'nope'")
+    no_project = cli("report", "--project-dir", str(empty), "--profiles-dir", str(tmp_path), *where)
+    assert_one_line_error(no_project, f"no dbt_project.yml in {empty}")
+    assert not (tmp_path / "out").exists()
 
 
 def test_profiles_dir_from_the_environment(reported: Reported, tmp_path: Path) -> None:
