@@ -376,9 +376,10 @@ def _run_labels(runs: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def _closure_section(data: ReportData) -> str:
     title = "Closure rounds per run"
-    note = ("Rounds each closure (user ids joined by aliases; then anonymous ids, e-mails and the rest) needed "
-            "to converge in each run (<code>closure_runs</code>). Rounds grow with the longest chain of links; "
-            "a run that does not converge within <code>idstitch__closure_max_rounds</code> fails.")
+    note = ("Hook–jump–contract rounds each closure needed to converge in each run (<code>closure_runs</code>): "
+            "<b>user_groups</b> joins user ids by aliases, <b>anonymous_groups</b> anonymous ids and e-mails "
+            "among themselves. Rounds grow slowly with the length of the longest chain of links (6 for a "
+            "1,000-step chain); past <code>idstitch__closure_max_rounds</code> the run fails.")
     if not data.runs:
         return _section("closure", title, note, _none("None: no closure run recorded yet."))
     if data.total_runs > len(data.runs):
