@@ -14,7 +14,7 @@
         {%- endif -%}
     {%- endfor -%}
     {%- for name in ['idstitch__traits', 'idstitch__identifier_traits', 'idstitch__extra_junk_identifiers',
-                     'idstitch__lowercase_identifier_types'] -%}
+                     'idstitch__lowercase_identifier_types', 'idstitch__personal_columns'] -%}
         {%- if var(name) is string or var(name) is mapping or var(name) is not iterable -%}
             {%- do problems.append(name ~ ' must be a list, got ' ~ var(name)) -%}
         {%- endif -%}
@@ -62,6 +62,12 @@
         {%- for identifier_type in var('idstitch__lowercase_identifier_types') if identifier_type not in identifier_types -%}
             {%- do problems.append('idstitch__lowercase_identifier_types: ' ~ identifier_type
                                    ~ ' is not an identifier type (' ~ identifier_types | join(', ') ~ ')') -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- if var('idstitch__personal_columns') is iterable and var('idstitch__personal_columns') is not string -%}
+        {%- for column in var('idstitch__personal_columns') if column not in var('idstitch__traits') -%}
+            {%- do problems.append('idstitch__personal_columns: ' ~ column ~ ' is not one of idstitch__traits ('
+                                   ~ var('idstitch__traits') | join(', ') ~ ')') -%}
         {%- endfor -%}
     {%- endif -%}
     {%- if problems -%}

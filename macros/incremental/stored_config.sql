@@ -9,9 +9,11 @@
     {%- set settings = {} -%}
     {%- for name in ['idstitch__source_database', 'idstitch__source_schema', 'idstitch__tracks_table',
                      'idstitch__pages_table', 'idstitch__identifies_table', 'idstitch__aliases_table',
-                     'idstitch__traits', 'idstitch__identifier_traits'] -%}
+                     'idstitch__traits', 'idstitch__identifier_traits', 'idstitch__personal_columns'] -%}
         {%- do settings.update({name: tojson(var(name))}) -%}
     {%- endfor -%}
+    {#- stored hashes depend on the key: its fingerprint, never the key -#}
+    {%- do settings.update({'idstitch__hash_key': tojson(idstitch.hash_key_fingerprint())}) -%}
     {{ return(settings) }}
 {%- endmacro %}
 

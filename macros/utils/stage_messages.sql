@@ -28,10 +28,10 @@
     {%- set select_list -%}
         {{ message_id }} as message_id,
         {%- for column in identifier_columns %}
-        cast(source.{{ column }} as {{ dbt.type_string() }}) as {{ column }},
+        {{ idstitch.source_value(table_name, column) }} as {{ column }},
         {%- endfor %}
         {%- for column in extra_required %}
-        source.{{ column }},
+        {{ idstitch.source_value(table_name, column, cast_to_string=false) }} as {{ column }},
         {%- endfor %}
         cast(source.{{ adapter.quote('timestamp') }} as {{ dbt.type_timestamp() }}) as event_at,
         cast(source.received_at as {{ dbt.type_timestamp() }}) as received_at

@@ -3,6 +3,7 @@
     unique_key=['identifier_type', 'identifier'],
     incremental_strategy='delete+insert',
     full_refresh=false,
+    pre_hook="{{ idstitch.forget_personal_history([('identifier_type', none)]) }}",
 ) }}
 
 {#-

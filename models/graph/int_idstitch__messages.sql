@@ -56,7 +56,7 @@ watermarks as (
         '{{ message_source }}' as source_table,
         {{ message_id }} as message_id,
         {%- for column in all_id_columns %}
-        {{ 'cast(source.' ~ column ~ ' as ' ~ dbt.type_string() ~ ')' if column in id_columns
+        {{ idstitch.source_value(message_source, column) if column in id_columns
            else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as {{ column }},
         {%- endfor %}
         {{ event_at }} as event_at,

@@ -3,6 +3,8 @@
     materialized='incremental',
     full_refresh=false,
     on_schema_change='fail',
+    pre_hook="{{ idstitch.forget_personal_history([('cause_identifier_type_a', 'cause_identifier_a'),
+                                                   ('cause_identifier_type_b', 'cause_identifier_b')]) }}",
 ) }}
 
 {#-

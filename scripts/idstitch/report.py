@@ -260,10 +260,9 @@ def _largest(db: Database, rels: Relations, where: str) -> tuple[int, str]:
     )
     if not rows:
         return 0, ""
-    person_id = str(rows[0]["person_id"])
-    name = db.query(f"select customer_id from {rels['dim_person']} where person_id = ?", [person_id])
-    label = f"person {person_id[:12]}…" + (f" ({name[0]['customer_id']})" if name else "")
-    return int(rows[0]["n"]), label
+    # the person id only: user ids and e-mails stay out of output and stored validations (look the
+    # person up in dim_person, or `idstitch explain` one of its identifiers)
+    return int(rows[0]["n"]), f"person {str(rows[0]['person_id'])[:12]}…"
 
 
 def measure(db: Database, rels: Relations) -> tuple[dict[str, tuple[float | None, str]], dict[str, Any] | None]:

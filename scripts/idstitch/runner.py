@@ -16,11 +16,12 @@ The profile is rendered by dbt (``env_var()`` and all), so the credentials are e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,7 +269,8 @@ def invoke_dbt(
     if cli_vars:
         argv += ["--vars", json.dumps(dict(cli_vars))]
     try:
-        result = dbtRunner(callbacks=[callback]).invoke(argv)
+        with hash_key_for_postgres():
+            result = dbtRunner(callbacks=[callback]).invoke(argv)
     finally:
         _release_embedded_databases()
         _INVOKE_LOCK.release()
@@ -282,6 +284,32 @@ def invoke_dbt(
         nodes = [_node_result(r) for r in run_results.get("results", [])]
     exception = result.exception
     return InvocationResult(command, bool(result.success), exception, invocation_id, elapsed, nodes)
+
+
+HASH_KEY_ENV = "IDSTITCH_HASH_KEY"
+
+
+@contextlib.contextmanager
+def hash_key_for_postgres() -> Iterator[None]:
+    """Hand ``IDSTITCH_HASH_KEY`` to Postgres sessions as the setting ``idstitch.hash_key``.
+
+    libpq reads ``PGOPTIONS`` when dbt connects, so the key reaches the session without ever being
+    part of a SQL statement (compiled SQL and dbt's logs stay free of it). Restored afterwards.
+    """
+    key = os.environ.get(HASH_KEY_ENV)
+    if not key:
+        yield
+        return
+    before = os.environ.get("PGOPTIONS")
+    escaped = key.replace("\\", "\\\\").replace(" ", "\\ ")
+    os.environ["PGOPTIONS"] = f"{before or ''} -c idstitch.hash_key={escaped}".strip()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PGOPTIONS", None)
+        else:
+            os.environ["PGOPTIONS"] = before
 
 
 def _node_result(raw: Mapping[str, Any]) -> NodeResult:

@@ -117,6 +117,8 @@ class Warehouse:
         self.pg = pg
         # the dbt project dbt runs against: the repository, or a private copy (use_project_copy)
         self.project_dir = Path(project_dir).resolve() if project_dir is not None else REPO_ROOT
+        # added to every dbt subprocess's environment (e.g. IDSTITCH_HASH_KEY, PGOPTIONS)
+        self.extra_env: dict[str, str] = {}
         self.last_result: subprocess.CompletedProcess[str] | None = None
         self.last_stdout: str = ""
         self._pg_conn: Any = None
@@ -130,6 +132,8 @@ class Warehouse:
                 "path": str(self.duckdb_path),
                 "schema": self.schema,
                 "threads": 2,
+                # hands IDSTITCH_HASH_KEY (if set) to DuckDB for idstitch__personal_columns
+                "plugins": [{"module": "idstitch.duckdb_plugin"}],
             }
         else:
             assert pg is not None
@@ -341,6 +345,7 @@ class Warehouse:
             "DO_NOT_TRACK": "1",
             "DBT_USE_COLORS": "false",
             "DBT_PRINTER_WIDTH": "120",
+            **self.extra_env,
         }
 
     def run_dbt(
