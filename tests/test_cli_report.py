@@ -3,11 +3,13 @@
 Per engine (``postgres`` marker for the Postgres half) one module fixture loads every scenario
 (tests/fixtures/scenarios) plus rows of its own in later months, among them two hostile identifiers (a user
 id holding markup that becomes the largest person's customer id, and one that becomes a quarantined hub),
-builds with ``idstitch run``, appends a row and runs again (a second closure run), then writes the report.
-The tests read the HTML tables under the charts and compare every number with the warehouse, counted
-independently in Python from the facts' rows; check the page loads nothing and escapes every value; that
-empty data (no refused link, one run) reads "None" instead of a broken chart; that bad input exits 2 with
-one line; and, in a real headless Chromium, that the page renders its charts (DOM dump and screenshot).
+builds with ``idstitch run``, appends a row and runs again (a second closure run), then writes the report —
+by default and with ``--show-identifiers``. The tests read the HTML tables under the charts and compare every
+number with the warehouse, counted independently in Python from the facts' rows; check that the default page
+holds no user id, e-mail or other identifier value of the warehouse and --show-identifiers brings them back;
+that the page loads nothing and escapes every value; that empty data (no refused link, one run) reads "None"
+instead of a broken chart; that bad input exits 2 with one line; and, in a real headless Chromium, that the
+page renders its charts (DOM dump and screenshot).
 """
 
 from __future__ import annotations
@@ -156,6 +158,13 @@ def report(wh: Warehouse, out: Path, *extra: str) -> Result:
     return cli("report", "--out", str(out), *extra, wh=wh)
 
 
+def written(wh: Warehouse, out: Path, *extra: str) -> Reported:
+    result = report(wh, out, *extra)
+    assert result.code == 0, result
+    page = (out / "index.html").read_text(encoding="utf-8")
+    return Reported(wh, result, out, page, parse(page))
+
+
 @pytest.fixture(scope="module")
 def reported(module_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Reported:
     wh = module_warehouse
@@ -166,11 +175,32 @@ def reported(module_warehouse: Warehouse, tmp_path_factory: pytest.TempPathFacto
     wh.load_tables("segment", LATE_ROWS, append=True)
     second = cli("run", "--vars", VARS_JSON, wh=wh)
     assert second.code == 0, second
-    out = tmp_path_factory.mktemp(f"report-{wh.target}") / "nested" / "report"
-    result = report(wh, out)
-    assert result.code == 0, result
-    page = (out / "index.html").read_text(encoding="utf-8")
-    return Reported(wh, result, out, page, parse(page))
+    return written(wh, tmp_path_factory.mktemp(f"report-{wh.target}") / "nested" / "report")
+
+
+@pytest.fixture(scope="module")
+def shown(reported: Reported, tmp_path_factory: pytest.TempPathFactory) -> Reported:
+    """The same warehouse reported with --show-identifiers: customer ids and quarantined values on the page."""
+    return written(reported.wh, tmp_path_factory.mktemp(f"report-shown-{reported.wh.target}"), "--show-identifiers")
+
+
+def identifier_values(wh: Warehouse) -> set[str]:
+    """Every user id, e-mail and customer id (a user id, e-mail or anonymous id) the warehouse holds, quarantined
+    identifiers included."""
+    kinds = "('user_id', 'email')"
+    refusals = wh.relation("identity_refusals")
+    return {str(v) for (v,) in wh.query(
+        f"select identifier from {wh.relation('person_identifiers')} where identifier_type in {kinds} "
+        f"union select customer_id from {wh.relation('dim_person')} "
+        f"union select identifier_a from {refusals} where identifier_type_a in {kinds} "
+        f"union select identifier_b from {refusals} where identifier_type_b in {kinds}") if v is not None}
+
+
+def occurring(page: str, values: set[str]) -> set[str]:
+    """The values found in the page, as text or HTML-escaped, whole or cut to a cell's 40 characters."""
+    def forms(value: str) -> set[str]:
+        return {value, value[:40], html.escape(value, quote=True), html.escape(value[:40], quote=True)}
+    return {v for v in values if any(form in page for form in forms(v))}
 
 
 def fact_rows(wh: Warehouse) -> list[tuple[object, ...]]:
@@ -302,27 +332,72 @@ def test_closure_rounds_per_run(reported: Reported) -> None:
     assert all(row[-1] == "yes" for row in body)
 
 
+def _largest_person(wh: Warehouse) -> str:
+    return str(wh.query(f"select person_id, count(*) from {wh.relation('person_identifiers')} "
+                        "group by person_id order by count(*) desc, person_id limit 1")[0][0])
+
+
 def test_largest_persons_and_quarantined_identifiers(reported: Reported) -> None:
     wh, page = reported.wh, reported.parsed
+    assert page.tables["table-largest"]["head"][0] == [
+        "person id", "identified", "identifiers", "user ids", "anonymous ids", "e-mails", "events"]
     largest = page.tables["table-largest"]["body"]
-    assert largest[0][0] == HOSTILE_PERSON and number(largest[0][3]) == 9  # markup shown as text
-    top = wh.query(f"select person_id, count(*) from {wh.relation('person_identifiers')} "
-                   "group by person_id order by count(*) desc, person_id limit 1")[0]
-    assert largest[0][1] == f"{top[0][:12]}…"  # the person id, shortened
-    quarantined = {(row[0], row[1]): row[2] for row in page.tables["table-quarantined"]["body"]}
-    assert quarantined[("user_id", HOSTILE_HUB)] == "hub_identifier"
+    top = _largest_person(wh)
+    assert largest[0][0] == f"{top[:12]}…" and number(largest[0][2]) == 9  # the person id, shortened
+    assert f'title="{top}"' in reported.page  # the whole id as the cell's tooltip
+    assert page.tables["table-quarantined"]["head"][0] == ["type", "reason", "messages", "first seen"]
+    quarantined = page.tables["table-quarantined"]["body"]
+    assert ["user_id", "hub_identifier"] in [row[:2] for row in quarantined]
     assert len(quarantined) == scalar(
         wh, f"select count(*) from {wh.relation('identity_refusals')} where refusal_kind = 'identifier'")
 
 
-def test_page_is_self_contained_and_escapes_every_value(reported: Reported) -> None:
-    page = reported.page
-    assert_self_contained(page)
-    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+def test_show_identifiers_adds_customer_ids_and_quarantined_values(reported: Reported, shown: Reported) -> None:
+    wh, page = shown.wh, shown.parsed
+    assert page.tables["table-largest"]["head"][0][:2] == ["customer id", "person id"]
+    largest = page.tables["table-largest"]["body"]
+    assert largest[0][0] == HOSTILE_PERSON and number(largest[0][3]) == 9  # markup shown as text
+    assert largest[0][1] == f"{_largest_person(wh)[:12]}…"
+    quarantined = {(row[0], row[1]): row[2] for row in page.tables["table-quarantined"]["body"]}
+    assert quarantined[("user_id", HOSTILE_HUB)] == "hub_identifier"
+    assert len(quarantined) == scalar(
+        wh, f"select count(*) from {wh.relation('identity_refusals')} where refusal_kind = 'identifier'")
+    assert [row[1:] for row in largest] == reported.parsed.tables["table-largest"]["body"]
+    assert [row[:1] + row[2:] for row in page.tables["table-quarantined"]["body"]] == (
+        reported.parsed.tables["table-quarantined"]["body"])
+    # everything else is the same page
+    for table in ("table-identifiers", "table-attribution", "table-tracked", "table-refusals", "table-closure"):
+        assert page.tables[table] == reported.parsed.tables[table], table
+    assert page.headline == reported.parsed.headline
+    assert shown.result.out.splitlines()[1].startswith(f"wrote {shown.out / 'index.html'} (")
+
+
+def test_default_page_holds_no_identifier_value(reported: Reported, shown: Reported) -> None:
+    values = identifier_values(reported.wh)
+    assert len(values) > 20 and HOSTILE_PERSON in values and HOSTILE_HUB in values
+    assert any("@" in v for v in values)  # e-mails among them
+    assert occurring(reported.page, values) == set()
+    assert occurring(reported.result.out + reported.result.err, values) == set()  # nor on the terminal
+    assert "Identifier values hidden" in reported.page and "--show-identifiers" in reported.page
+    assert "identifier values hidden; run with --show-identifiers to include them" in reported.page
+    assert "Contains identifier values" not in reported.page
+
+    on_page = occurring(shown.page, values)
+    assert {HOSTILE_PERSON, HOSTILE_HUB} <= on_page  # the largest person's customer id, the quarantined hub
+    assert "Contains identifier values" in shown.page and "idstitch__personal_columns" in shown.page
+    assert "Identifier values hidden" not in shown.page
+
+
+def test_page_is_self_contained_and_escapes_every_value(reported: Reported, shown: Reported) -> None:
+    for written_page in (reported, shown):
+        page = written_page.page
+        assert_self_contained(page)
+        assert "Content-Security-Policy" in page and "default-src 'none'" in page
+        for hostile in (HOSTILE_PERSON, HOSTILE_HUB):
+            assert hostile not in page
+        assert written_page.parsed.tags["script"] == 0 and written_page.parsed.tags["img"] == 0
     for hostile in (HOSTILE_PERSON, HOSTILE_HUB):
-        assert hostile not in page
-        assert html.escape(hostile, quote=True) in page
-    assert reported.parsed.tags["script"] == 0 and reported.parsed.tags["img"] == 0
+        assert html.escape(hostile, quote=True) in shown.page
 
 
 # ---------------------------------------------------------------------------------------------- in a browser
@@ -376,20 +451,28 @@ def _png(path: Path, max_rows: int) -> tuple[int, int, list[bytes]]:
     return width, height, rows
 
 
-def test_report_renders_in_headless_chromium(reported: Reported, tmp_path: Path) -> None:
+def test_report_renders_in_headless_chromium(reported: Reported, shown: Reported, tmp_path: Path) -> None:
     browser = _chromium()
     if browser is None:
         pytest.skip("no chromium on PATH: scripts/ensure_chromium.sh installs it (make test runs it)")
     url = (reported.out / "index.html").resolve().as_uri()
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120,
-                         check=False)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    rendered = parse(dom.stdout)
+
+    def dom_of(page: Reported) -> _Page:
+        dom = subprocess.run([browser, *flags, "--dump-dom", (page.out / "index.html").resolve().as_uri()],
+                             capture_output=True, text=True, timeout=120, check=False)
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        return parse(dom.stdout)
+
+    rendered = dom_of(reported)
     assert rendered.tags["svg"] == 5 and rendered.tags["rect"] > 20 and rendered.tags["polyline"] == 2
     assert rendered.tags["script"] == 0 and rendered.tables.keys() == reported.parsed.tables.keys()
-    assert rendered.tables["table-largest"]["body"][0][0] == HOSTILE_PERSON  # text, not markup, in the DOM
+    assert rendered.tables["table-largest"]["body"] == reported.parsed.tables["table-largest"]["body"]
+    hostile = dom_of(shown)
+    assert hostile.tags["script"] == 0 and hostile.tags["img"] == 0
+    assert hostile.tables["table-largest"]["body"][0][0] == HOSTILE_PERSON  # text, not markup, in the DOM
+    assert ["user_id", HOSTILE_HUB] in [row[:2] for row in hostile.tables["table-quarantined"]["body"]]
 
     shot = tmp_path / "report.png"
     taken = subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,3000", url],
@@ -490,6 +573,6 @@ def test_help_reads_like_the_readme() -> None:
     assert result.code == 0 and result.err == ""
     for fragment in ("--out DIR", "index.html", "self-contained", "inline SVG", "before stitching", "closure_runs",
                      "examples:", "idstitch report", "exit codes:", "--profiles-dir", "--project-dir", "--target",
-                     "DBT_PROFILES_DIR"):
+                     "DBT_PROFILES_DIR", "--show-identifiers", "user ids and", "idstitch__personal_columns"):
         assert fragment in result.out, fragment
     assert re.search(r"report\s+a self-contained HTML page", cli("--help").out)

@@ -4,7 +4,7 @@
     idstitch validate [--json] [--thresholds JSON]                             the merge checks, stored
     idstitch explain ID [OTHER_ID] [--type TYPE]                               which person, and why
     idstitch diff --vars JSON [--base-vars JSON] [--json]                      what a config change would do
-    idstitch report [--out DIR]                                                 one HTML page of charts
+    idstitch report [--out DIR] [--show-identifiers]                            one HTML page of charts
     idstitch demo --persons 1000 --out demo/csv [--duckdb demo/demo.duckdb --schema segment]
     idstitch quality --duckdb demo/demo.duckdb --source-schema segment --output-schema main
 
@@ -218,8 +218,13 @@ it, attach it to a ticket or open it offline.
                       its anonymous id) and after (distinct persons)
   refused links       refused links and quarantined identifiers by reason (identity_refusals)
   closure             closure rounds per run, the latest 30 runs (closure_runs)
-  largest persons     the 10 persons with the most identifiers
-  quarantined         the 10 quarantined identifiers with the most messages
+  largest persons     the 10 persons with the most identifiers, by person id
+  quarantined         the 10 quarantined identifiers with the most messages: type, reason, messages
+
+The page is meant to be passed around, so it shows no identifier value: no user id, no e-mail, no
+anonymous id (its header says so). --show-identifiers adds the largest persons' customer ids and the
+quarantined identifiers' values, to look up with `idstitch explain`; the page then holds user ids and
+e-mails, raw unless idstitch__personal_columns hashes them, and says so at the top.
 
 Everything is counted in the warehouse (GROUP BY, the same SQL on DuckDB and Postgres); monthly charts
 show the latest 36 months. Nothing is written to the warehouse."""
@@ -228,6 +233,7 @@ REPORT_EPILOG = f"""\
 examples:
   idstitch report                                   # writes idstitch_report/index.html
   idstitch report --out /srv/www/idstitch --target prod
+  idstitch report --show-identifiers --out private/ # with user ids and e-mails
   DBT_PROFILES_DIR=/etc/idstitch idstitch report --out "reports/$(date +%F)"
 
 exit codes:
@@ -304,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                       REPORT_DESCRIPTION, REPORT_EPILOG)
     html.add_argument("--out", metavar="DIR", type=Path, default=Path("idstitch_report"),
                       help="directory to write index.html into, created if needed (default: idstitch_report)")
+    html.add_argument("--show-identifiers", action="store_true",
+                      help="include identifier values (customer ids, quarantined identifiers): the page then "
+                           "contains user ids and e-mails (raw unless idstitch__personal_columns hashes them)")
     _add_dbt_options(html)
 
     demo = sub.add_parser("demo", help="generate the synthetic demo data set (with ground truth)",
@@ -664,7 +673,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     with db:
         print(f"idstitch report · target {db.conn.target_name} ({db.conn.describe()}) · "
               f"schema {rels['dim_person'].schema}", flush=True)
-        data = html_report.collect(db, rels, db.conn.target_name, db.conn.describe())
+        data = html_report.collect(db, rels, db.conn.target_name, db.conn.describe(),
+                                   show_identifiers=args.show_identifiers)
     path = html_report.write(args.out, html_report.render(data))
     size = path.stat().st_size
     print(f"wrote {path} ({size / 1024:,.0f} KB): {data.counts['persons']:,} persons, "

@@ -9,6 +9,11 @@ opened offline. Each chart has a table of its numbers beneath it. Every value fr
 Sections: persons by number of identifiers; events per month by attribution method; monthly tracked users
 before stitching (distinct raw ids: an event's user id, else its anonymous id) and after (distinct persons);
 refused links by reason; closure rounds per run; the largest persons; quarantined identifiers.
+
+The page is meant to be passed around, so by default it holds no identifier value: the largest persons are
+named by their person id, quarantined identifiers by type and reason only, and those values are not even
+read from the warehouse. ``show_identifiers`` (``--show-identifiers``) adds the persons' customer ids and the
+quarantined values — user ids and e-mails.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ class ReportData:
     total_runs: int
     largest: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    show_identifiers: bool = False  # customer ids and quarantined values on the page (user ids, e-mails)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -90,8 +96,9 @@ def _events(rels: Relations, facts: Sequence[str], columns: str) -> str:
     return " union all ".join(f"select {columns} from {rels[f]}" for f in facts)
 
 
-def collect(db: Database, rels: Relations, target: str, where: str) -> ReportData:
-    """Every figure of the report, aggregated in the warehouse."""
+def collect(db: Database, rels: Relations, target: str, where: str, *, show_identifiers: bool = False) -> ReportData:
+    """Every figure of the report, aggregated in the warehouse. Identifier values (customer ids, quarantined
+    identifiers) are read only with ``show_identifiers``."""
     db.require(rels, REPORT_TABLES)
     present = db.existing(rels[f] for f in FACT_TABLES if f in rels)
     facts = [f for f in FACT_TABLES if f in rels and rels[f] in present]
@@ -149,8 +156,11 @@ def collect(db: Database, rels: Relations, target: str, where: str) -> ReportDat
                                                         "started": r["run_started_at"], "closures": {}})
         run["closures"][str(r["closure_name"])] = {"rounds": int(r["rounds"] or 0), "converged": bool(r["converged"])}
 
+    # identifier values stay in the warehouse unless asked for: user ids and e-mails
+    customer_id = "persons.customer_id, " if show_identifiers else ""
+    identifier = "identifier_a as identifier, " if show_identifiers else ""
     largest = db.query(
-        "select persons.person_id, persons.customer_id, persons.is_identified, persons.n_user_ids, "
+        f"select persons.person_id, {customer_id}persons.is_identified, persons.n_user_ids, "
         "persons.n_anonymous_ids, persons.n_emails, persons.n_events, sizes.n_identifiers "
         f"from {rels['dim_person']} as persons join ("
         f" select person_id, count(*) as n_identifiers from {rels['person_identifiers']} group by person_id"
@@ -158,7 +168,7 @@ def collect(db: Database, rels: Relations, target: str, where: str) -> ReportDat
         f"order by sizes.n_identifiers desc, persons.n_events desc, persons.person_id limit {TOP}"
     )
     quarantined = db.query(
-        "select identifier_type_a as identifier_type, identifier_a as identifier, reason, n_messages, first_seen_at "
+        f"select identifier_type_a as identifier_type, {identifier}reason, n_messages, first_seen_at "
         f"from {rels['identity_refusals']} where refusal_kind = 'identifier' "
         f"order by n_messages desc, identifier_type_a, identifier_a limit {TOP}"
     )
@@ -167,7 +177,7 @@ def collect(db: Database, rels: Relations, target: str, where: str) -> ReportDat
         latest_run=report.latest_invocation(db, rels), counts=report.person_counts(db, rels),
         refusals=report.refusal_counts(db, rels), facts=facts, identifier_sizes=sizes, attribution=attribution,
         undated_events=undated, tracked=tracked, runs=list(runs.values()), total_runs=total_runs,
-        largest=largest, quarantined=quarantined,
+        largest=largest, quarantined=quarantined, show_identifiers=show_identifiers,
     )
 
 
@@ -405,20 +415,27 @@ def _closure_section(data: ReportData) -> str:
     return _section("closure", title, note, f"<figure>{chart}</figure>{table}")
 
 
+HIDDEN_NOTE = " Identifier values are hidden; <code>idstitch report --show-identifiers</code> shows them."
+
+
 def _largest_section(data: ReportData) -> str:
     title = f"Largest persons (top {TOP})"
-    note = ("The persons holding the most identifiers. <code>idstitch explain CUSTOMER_ID</code> lists them; "
-            "a person much larger than the rest is worth a look.")
+    note = "The persons holding the most identifiers; a person much larger than the rest is worth a look. " + (
+        "<code>idstitch explain CUSTOMER_ID</code> lists its identifiers." if data.show_identifiers else
+        "Each is named by its person id (the whole id in the tooltip; <code>dim_person</code> has its row)."
+        + HIDDEN_NOTE)
     if not data.largest:
         return _section("largest", title, note, _none("None: no person holds an identifier."))
-    rows = [(_clipped(r["customer_id"]), _clipped(r["person_id"], 12), "yes" if r["is_identified"] else "no",
-             _num(r["n_identifiers"]),
+    named = data.show_identifiers
+    rows = [((_clipped(r["customer_id"]),) if named else ()) + (
+             _clipped(r["person_id"], 12), "yes" if r["is_identified"] else "no", _num(r["n_identifiers"]),
              _num(r["n_user_ids"]), _num(r["n_anonymous_ids"]), _num(r["n_emails"]), _num(r["n_events"]))
             for r in data.largest]
-    return _section("largest", title, note, _table(
-        "table-largest", title,
-        ("customer id", "person id", "identified", "identifiers", "user ids", "anonymous ids", "e-mails", "events"),
-        rows, numeric=(3, 4, 5, 6, 7)))
+    header = (("customer id",) if named else ()) + (
+        "person id", "identified", "identifiers", "user ids", "anonymous ids", "e-mails", "events")
+    first = 3 if named else 2
+    return _section("largest", title, note, _table("table-largest", title, header, rows,
+                                                   numeric=range(first, first + 5)))
 
 
 def _quarantined_section(data: ReportData) -> str:
@@ -426,13 +443,17 @@ def _quarantined_section(data: ReportData) -> str:
     title = "Quarantined identifiers"
     note = ("Identifiers that belong to no person: hubs and identifiers shared by several user ids. Their "
             "events fall back to the event's other ids." + (esc(f" The {TOP} with the most messages of {total:,}.")
-                                                             if total > TOP else ""))
+                                                             if total > TOP else "")
+            + (" <code>idstitch explain ID</code> shows an identifier's refused links." if data.show_identifiers
+               else HIDDEN_NOTE))
     if not data.quarantined:
         return _section("quarantined", title, note, _none("None: no identifier is quarantined."))
-    rows = [(r["identifier_type"], _clipped(r["identifier"]), r["reason"], _num(r["n_messages"]),
-             textfmt.ts(r["first_seen_at"])) for r in data.quarantined]
+    named = data.show_identifiers
+    rows = [(r["identifier_type"], *((_clipped(r["identifier"]),) if named else ()), r["reason"],
+             _num(r["n_messages"]), textfmt.ts(r["first_seen_at"])) for r in data.quarantined]
+    header = ("type", *(("identifier",) if named else ()), "reason", "messages", "first seen")
     return _section("quarantined", title, note, _table(
-        "table-quarantined", title, ("type", "identifier", "reason", "messages", "first seen"), rows, numeric=(3,)))
+        "table-quarantined", title, header, rows, numeric=(header.index("messages"),)))
 
 
 def _headline(data: ReportData) -> str:
@@ -463,7 +484,7 @@ h1 { font-size: 26px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 0 0 6px; }
 .meta { color: #555; margin: 0 0 16px; font-size: 14px; }
 code { font: 13px ui-monospace, "DejaVu Sans Mono", monospace; background: #ecece8; padding: 0 3px;
-       border-radius: 3px; }
+       border-radius: 3px; white-space: nowrap; }
 .headline { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; margin: 0 0 20px; }
 .headline div { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 10px 14px; }
 .headline dt { color: #555; font-size: 13px; text-transform: uppercase; letter-spacing: .04em; }
@@ -481,11 +502,26 @@ td.n, th.n { text-align: right; }
 tfoot td { border-top: 1px solid #bbb; font-weight: 600; }
 .scroll { overflow-x: auto; }
 .none { font-style: italic; color: #555; margin: 8px 0; }
+.identifiers { font-size: 14px; margin: 0 0 16px; padding: 6px 10px; border-radius: 4px; max-width: 90ch; }
+.identifiers.hidden { color: #444; background: #ecece8; }
+.identifiers.shown { color: #5c1a00; background: #fde8d8; border: 1px solid #e9a37a; }
 footer { color: #666; font-size: 13px; padding-bottom: 32px; }
 """
 
 # no scripts, nothing fetched: the page is one file and cannot load or run anything, whatever the data holds
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def _identifiers_line(data: ReportData) -> str:
+    """Whether the page holds identifier values: a page passed around should not, and says so either way."""
+    if data.show_identifiers:
+        return ('<p class="identifiers shown" id="identifier-values"><b>Contains identifier values</b> (run with '
+                "<code>--show-identifiers</code>): the largest persons' customer ids and the quarantined identifiers "
+                "are user ids and e-mails — raw, unless <code>idstitch__personal_columns</code> hashes them. "
+                "Share this page only where those may go.</p>")
+    return ('<p class="identifiers hidden" id="identifier-values">Identifier values hidden: no user id or e-mail '
+            "is shown (persons are named by their person id). Run <code>idstitch report --show-identifiers</code> "
+            "to include them.</p>")
 
 
 def render(data: ReportData) -> str:
@@ -505,10 +541,12 @@ def render(data: ReportData) -> str:
         "<header><h1>idstitch report</h1>"
         f'<p class="meta">target <b>{esc(data.target)}</b> ({esc(data.where)}) · schema <b>{esc(data.schema)}</b>'
         f" · {run_text} · generated {esc(generated)} UTC</p>"
-        f"{_headline(data)}</header>\n<main>\n" + "\n".join(sections) + "\n</main>\n"
+        f"{_identifiers_line(data)}{_headline(data)}</header>\n<main>\n" + "\n".join(sections) + "\n</main>\n"
         f"<footer>idstitch {esc(__version__)} · counted in the warehouse from the published tables "
         f"({esc(', '.join(REPORT_TABLES[:4] + tuple(data.facts)))}) · one self-contained file: "
-        "no scripts, nothing loaded from elsewhere.</footer>\n</body></html>\n"
+        "no scripts, nothing loaded from elsewhere · "
+        + ("identifier values included (--show-identifiers)" if data.show_identifiers else
+           "identifier values hidden; run with --show-identifiers to include them") + ".</footer>\n</body></html>\n"
     )
 
 
