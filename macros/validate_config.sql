@@ -70,6 +70,16 @@
                                    ~ var('idstitch__traits') | join(', ') ~ ')') -%}
         {%- endfor -%}
     {%- endif -%}
+    {%- set roles = var('idstitch__reader_roles', []) -%}
+    {%- set role_name = modules.re.compile('^[A-Za-z_][A-Za-z0-9_$]{0,62}$') -%}
+    {%- if roles is string or roles is mapping or roles is not iterable -%}
+        {%- do problems.append('idstitch__reader_roles must be a list of role names, got ' ~ roles) -%}
+    {%- else -%}
+        {#- role names reach GRANT statements unquoted -#}
+        {%- for role in roles if role is not string or not role_name.match(role) -%}
+            {%- do problems.append('idstitch__reader_roles: ' ~ role ~ ' is not a plain role name') -%}
+        {%- endfor -%}
+    {%- endif -%}
     {%- if problems -%}
         {{ exceptions.raise_compiler_error('idstitch: invalid configuration:\n  - ' ~ problems | join('\n  - ')) }}
     {%- endif -%}

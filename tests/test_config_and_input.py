@@ -52,6 +52,7 @@ def test_unidentified_shared_sessions_can_stay_with_the_device(loaded: Warehouse
         ({"idstitch__lowercase_identifier_types": ["email' or '1'='1"]}, "is not an identifier type"),
         ({"idstitch__extra_junk_identifiers": [{"sql": "drop table x"}]}, "is not a string or number"),
         ({"idstitch__closure_max_rounds": "64; drop table x"}, "idstitch__closure_max_rounds must be a whole number"),
+        ({"idstitch__reader_roles": ["bi; drop table segment.tracks"]}, "is not a plain role name"),
     ],
 )
 def test_impossible_settings_are_refused_before_anything_is_built(

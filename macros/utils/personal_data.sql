@@ -14,7 +14,7 @@
         (PGOPTIONS='-c idstitch.hash_key=…'; `idstitch run` sets it from IDSTITCH_HASH_KEY).
       - DuckDB: the variable idstitch_hash_key, set from IDSTITCH_HASH_KEY by the profile plugin
         idstitch.duckdb_plugin.
-    docs/decisions/0008-personal-data.md has the why.
+    docs/decisions/0009-personal-data.md has the why.
 -#}
 
 {% macro personal_columns() -%}
