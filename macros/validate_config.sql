@@ -54,10 +54,14 @@
             {%- do problems.append('idstitch__extra_junk_identifiers: ' ~ value ~ ' is not a string or number') -%}
         {%- endfor -%}
     {%- endif -%}
-    {%- set identifier_types = ['user_id', 'anonymous_id'] + (var('idstitch__identifier_traits')
-                                                               if var('idstitch__identifier_traits') is iterable
-                                                               and var('idstitch__identifier_traits') is not string
-                                                               else []) -%}
+    {#- an identifier type, or a trait that may become one (so dropping e-mail from the identifier
+        traits does not also require editing this list) -#}
+    {%- set identifier_types = ['user_id', 'anonymous_id'] -%}
+    {%- for name in ['idstitch__identifier_traits', 'idstitch__traits'] -%}
+        {%- if var(name) is iterable and var(name) is not string and var(name) is not mapping -%}
+            {%- for trait in var(name) if trait not in identifier_types -%}{%- do identifier_types.append(trait) -%}{%- endfor -%}
+        {%- endif -%}
+    {%- endfor -%}
     {%- if var('idstitch__lowercase_identifier_types') is iterable and var('idstitch__lowercase_identifier_types') is not string -%}
         {%- for identifier_type in var('idstitch__lowercase_identifier_types') if identifier_type not in identifier_types -%}
             {%- do problems.append('idstitch__lowercase_identifier_types: ' ~ identifier_type
