@@ -37,10 +37,13 @@ with
 
 watermarks as (
 
-    {#- one scan of the index for every source's window start -#}
+    {#- one scan of the index for every source's window start; never later than this run's start:
+        one row received "in the future" (a loader's clock, a bad back-fill) would otherwise move
+        the window past every row still to come -#}
     select
         source_table,
-        {{ dbt.dateadd('hour', -lookback_hours, 'max(received_at)') }} as window_start
+        {{ dbt.dateadd('hour', -lookback_hours, 'least(max(received_at), ' ~ idstitch.run_stamp() ~ ')') }}
+            as window_start
     from {{ this }}
     group by source_table
 
