@@ -98,6 +98,9 @@ LOOKALIKES: list[tuple[str, str]] = [
     ("h_look_nbsp", "h_look_nbsp\u00a0"),  # a no-break space is not a space: not trimmed
 ]
 
+# Extra source columns with names that need quoting: passed through to the facts under the same name.
+ODD_COLUMNS = ["Context Page URL", "select", "ünïcode_✓"]
+
 MessageKey = tuple[str, str]
 
 
@@ -234,7 +237,8 @@ def build_dataset() -> Dataset:
            timestamp="infinity", received_at="2026-02-01 10:00:00")
 
     # --- one message id in two tables: two messages
-    ds.add("tracks", "dup_t", id="h_dup_1", anonymous_id="h_dup_a1", user_id="h_dup_u1", event="x")
+    ds.add("tracks", "dup_t", id="h_dup_1", anonymous_id="h_dup_a1", user_id="h_dup_u1", event="x",
+           **{name: f"value of {name}" for name in ODD_COLUMNS})
     ds.add("pages", "dup_p", id="h_dup_1", anonymous_id="h_dup_a2", user_id="h_dup_u2", name="x")
 
     # --- junk in other cases and padded, in every id column, on several devices and users
@@ -296,7 +300,7 @@ class Build:
 def _build(engine: str, factory: WarehouseFactory) -> Build:
     wh = factory(engine)  # type: ignore[arg-type]
     column_types = {
-        "tracks": {"context_user_agent": "text", "event": "text"},
+        "tracks": {"context_user_agent": "text", "event": "text", **dict.fromkeys(ODD_COLUMNS, "text")},
         "pages": {"name": "text", "path": "text"},
         "identifies": {"email": "text", "name": "text", "plan": "text"},
     }
@@ -550,6 +554,36 @@ def test_a_five_digit_year_does_not_corrupt_first_and_latest_values(build: Build
     ) == [("h_ts_far",)]
     customers = {c for (c,) in wh.query(f"select customer_id from {wh.relation('dim_person')}")}
     assert {"h_ts_u1", "h_ts_u2"} <= customers
+
+
+def test_extra_columns_with_odd_names_pass_through(build: Build) -> None:
+    wh = build.warehouse
+    rows = wh.query_dicts(f"select * from {wh.relation('fct_tracks')} where message_id = 'h_dup_1'")
+    assert len(rows) == 1
+    assert {name: rows[0].get(name) for name in ODD_COLUMNS} == {name: f"value of {name}" for name in ODD_COLUMNS}
+
+
+def test_a_source_column_idstitch_writes_itself_is_refused_naming_it(warehouse: Warehouse) -> None:
+    """A trait called person_id (any case) would be a second person_id column in the facts: Postgres failed
+    with 'column specified more than once', DuckDB silently renamed one. Now both stop before building."""
+    wh = warehouse
+    wh.load_tables(SOURCE_SCHEMA, {
+        "tracks": [{"id": "h_c_1", "anonymous_id": "h_c_a", "user_id": None, "event": "x",
+                    "timestamp": BASE, "received_at": BASE}],
+        "pages": [],
+        "identifies": [{"id": "h_c_2", "anonymous_id": "h_c_a", "user_id": "h_c_u", "email": None, "name": None,
+                        "plan": None, "timestamp": BASE, "received_at": BASE, "Person_ID": "crm-42", 'a"b': "x"}],
+        "aliases": [],
+    })
+    proc = wh.run_dbt("build", expect_ok=False)
+    assert proc.returncode != 0
+    assert re.search(
+        r'source table \S+"identifies" has column\(s\) Person_ID, which idstitch writes itself \(message_id, '
+        r'event_at, person_id, attribution_method\) and column name\(s\) containing a double quote: a"b\. '
+        r"Rename them in a view over the table and set var idstitch__identifies_table to that view\.",
+        proc.stdout,
+    ), proc.stdout[-3000:]
+    assert not wh.table_exists("fct_tracks")
 
 
 @pytest.mark.postgres
