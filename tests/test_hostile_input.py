@@ -1,26 +1,30 @@
 """Hostile and broken input that a CSV fixture cannot hold, generated here, built once per engine.
 
-The scenario fixtures (tests/fixtures/scenarios/13_* and later) cover what fits in a hand-written CSV: junk
-ids in other cases and padded, quotes / backslashes / semicolons / emoji / right-to-left text in ids, alias
-cycles, self-aliases and aliases to junk, timestamps in 1970 and the far future and ``received_at`` before
-``timestamp``. This module covers the rest, in one data set loaded into ``segment`` (ids prefixed ``h_``):
+The scenario fixtures (tests/fixtures/scenarios/13_* to 17_*) cover what fits in a hand-written CSV: junk ids
+in other cases and padded, quotes / backslashes / semicolons / ``--`` / emoji / right-to-left text in ids,
+alias cycles, self-aliases and aliases to junk, timestamps in 1970, year 1 and the far future, and
+``received_at`` before ``timestamp``. This module covers the rest, in one data set loaded into ``segment``
+(ids prefixed ``h_``):
 
 * ids with newlines, carriage returns, tabs, NUL-like escapes, control, zero-width and bidi characters,
   SQL and template fragments (``HOSTILE``), each a person of its own that must round-trip byte-exact;
-* ids that differ only by an invisible character, a combining accent or case: never merged;
-* 10,000-character user ids, anonymous ids and e-mails;
+  hostile message ids (``HOSTILE_MESSAGE_IDS``);
+* ids that differ only by an invisible character, a no-break space, a combining accent or case: never merged;
+* 10,000-character user ids, anonymous ids, e-mails and message ids;
 * an anonymous id shared by 10,000 users (``CROWD``), an e-mail shared by 1,000 accounts (``MAIL``);
 * every junk value of the seed (and of ``EXTRA_JUNK``, which carries a quote, a backslash and ``--``) in
   other cases and padded with spaces, as user id, anonymous id and e-mail of several devices;
 * the same message id received twice with different content (the first received wins, the conflict is
   recorded in ``stg_idstitch__replayed_messages.receipts_conflict``) and an identical replay;
-* NULL in every column (a row without a message id: left out with a warning naming table and column),
-  rows that carry only a message id, NULL timestamps, aliases with a NULL side;
-* one message id in two tables.
+* NULL in every column (a row without a message id: left out with a warning naming the table), rows that
+  carry only a message id, NULL timestamps, aliases with a NULL side;
+* timestamps in year 12000 and ``infinity``; one message id in two tables; extra columns with odd names.
 
 Every message has an expected person label; the test compares the partition of messages by ``person_id``
 with the partition by label (``test_scenarios.partition_diff``), then checks the specific guarantees.
-DuckDB and Postgres are each built once (module fixtures) and compared row by row.
+DuckDB and Postgres are each built once (module fixtures) and compared. Two more tests build data of their
+own on each engine: a source column named like one idstitch writes (refused, naming it), and a row
+received in the future before an incremental run.
 """
 
 from __future__ import annotations
@@ -97,6 +101,10 @@ LOOKALIKES: list[tuple[str, str]] = [
     ("h_look_case", "H_LOOK_CASE"),  # user ids are case-sensitive; only e-mails are lower-cased
     ("h_look_nbsp", "h_look_nbsp\u00a0"),  # a no-break space is not a space: not trimmed
 ]
+
+# Message ids that are hostile themselves; "h_mid_pad" and "h_mid_pad " are two messages.
+HOSTILE_MESSAGE_IDS = ["h_mid_o'brien", "h_mid_line\nbreak", "h_mid_🦄", "h_mid_" + "m" * (LONG - 6),
+                       "h_mid_pad", "h_mid_pad ", "h_mid_x'); drop table segment.tracks; --"]
 
 # Extra source columns with names that need quoting: passed through to the facts under the same name.
 ODD_COLUMNS = ["Context Page URL", "select", "ünïcode_✓"]
@@ -228,6 +236,10 @@ def build_dataset() -> Dataset:
     ds.add("pages", "nullts", anonymous_id="h_nullts_a", user_id=None, name=None, timestamp=None, received_at=None)
     ds.add("tracks", "nullts", anonymous_id=None, user_id="h_nullts_u", event="x",
            timestamp=BASE, received_at=None)  # received_at NULL, timestamp set
+
+    # --- hostile message ids: each its own message, kept byte-exact (message ids are never trimmed)
+    for n, mid in enumerate(HOSTILE_MESSAGE_IDS):
+        ds.add("tracks", f"mid_{n}", id=mid, anonymous_id=f"h_mid_a{n}", user_id=None, event="x")
 
     # --- timestamps Python cannot even hold: a five-digit year, and infinity
     ds.add("tracks", "ts_far", anonymous_id="h_ts_a1", user_id=None, event="x")
