@@ -1,6 +1,8 @@
 """Settings and bad input: refused with a message naming the problem, and nothing half-built.
 
-Runs on DuckDB (the checks are engine-independent macros); the scenario fixtures are the data.
+Runs on DuckDB (the checks are engine-independent macros); the scenario fixtures are the data. The two
+input shapes that reach the SQL itself (empty tables, an integer user id column) run on both engines.
+More hostile input: tests/test_hostile_input.py and scenarios 13-17.
 """
 
 from __future__ import annotations
@@ -90,8 +92,8 @@ def test_optional_tables_can_be_switched_off(loaded: Warehouse) -> None:
     assert {"fct_tracks", "fct_identifies", "dim_person"} <= tables
 
 
-def test_empty_tables_give_an_empty_clean_result(duckdb_warehouse: Warehouse) -> None:
-    wh = duckdb_warehouse
+def test_empty_tables_give_an_empty_clean_result(warehouse: Warehouse) -> None:
+    wh = warehouse
     wh.load_tables("segment", {"tracks": [], "pages": [], "identifies": [], "aliases": []})
     wh.run_dbt("build")
     for table in ("fct_tracks", "fct_pages", "fct_identifies", "dim_person", "person_identifiers",
@@ -164,9 +166,9 @@ def test_wrong_column_type_is_named(loaded: Warehouse) -> None:
     assert "pages.received_at has type" in proc.stdout and "expected a timestamp" in proc.stdout
 
 
-def test_integer_user_ids_are_ids_like_any_other(duckdb_warehouse: Warehouse) -> None:
+def test_integer_user_ids_are_ids_like_any_other(warehouse: Warehouse) -> None:
     """A user_id column of integer type: cast to text, so 42 links like '42' would."""
-    wh = duckdb_warehouse
+    wh = warehouse
     wh.load_tables(
         "segment",
         {

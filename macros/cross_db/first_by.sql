@@ -11,9 +11,9 @@
 {% macro default__first_by(value, order_timestamp) -%}
     substring(
         min({{ dbt.concat([
-            "coalesce(" ~ idstitch.sortable_timestamp(order_timestamp) ~ ", '99999999999999999999')",
+            "coalesce(" ~ idstitch.sortable_timestamp(order_timestamp) ~ ", '99999999999999999999999999')",
             value]) }}),
-        21
+        27
     )
 {%- endmacro %}
 
@@ -27,9 +27,9 @@
 {% macro default__last_by(value, order_timestamp) -%}
     substring(
         max({{ dbt.concat([
-            "coalesce(" ~ idstitch.sortable_timestamp(order_timestamp) ~ ", '00000000000000000000')",
+            "coalesce(" ~ idstitch.sortable_timestamp(order_timestamp) ~ ", '00000000000000000000000000')",
             value]) }}),
-        21
+        27
     )
 {%- endmacro %}
 
@@ -38,15 +38,19 @@
     {{ return(adapter.dispatch('sortable_timestamp', 'idstitch')(column)) }}
 {%- endmacro %}
 
-{#- 20 characters, YYYYMMDDhhmmssffffff, that sort like the timestamp. -#}
+{#-
+    26 characters, YYYYYYMMDDhhmmssffffff (the year padded to six digits), that sort like the
+    timestamp. The width must not depend on the value: first_by / last_by cut the value off at a
+    fixed position, and a five-digit year (a client clock in year 12000) would otherwise shift it.
+-#}
 {% macro default__sortable_timestamp(column) -%}
-    to_char({{ column }}, 'YYYYMMDDHH24MISSUS')
+    lpad(to_char({{ column }}, 'YYYYMMDDHH24MISSUS'), 26, '0')
 {%- endmacro %}
 
 {% macro duckdb__sortable_timestamp(column) -%}
-    strftime({{ column }}, '%Y%m%d%H%M%S%f')
+    lpad(strftime({{ column }}, '%Y%m%d%H%M%S%f'), 26, '0')
 {%- endmacro %}
 
 {% macro spark__sortable_timestamp(column) -%}
-    date_format({{ column }}, 'yyyyMMddHHmmssSSSSSS')
+    lpad(date_format({{ column }}, 'yyyyMMddHHmmssSSSSSS'), 26, '0')
 {%- endmacro %}

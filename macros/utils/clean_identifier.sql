@@ -3,13 +3,14 @@
 {%- endmacro %}
 
 {#-
-    Normalise one identifier value: cast to text, trim, lower-case when its type is listed in var
-    idstitch__lowercase_identifier_types (e-mails), and turn junk into null: blank, only zeros and
+    Normalise one identifier value: cast to text, trim spaces (idstitch.trim_spaces: U+0020 only, on
+    every engine), lower-case when its type is listed in var idstitch__lowercase_identifier_types
+    (e-mails), and turn junk into null: blank, only zeros and
     dashes (the nil UUID, '0', '--'), or a listed junk value (seed + var), case-insensitively.
     Applied once per distinct value (int_idstitch__identifier_values), never per message.
 -#}
 {% macro default__clean_identifier(value, type_column=none) -%}
-    {%- set trimmed = 'trim(cast(' ~ value ~ ' as ' ~ dbt.type_string() ~ '))' -%}
+    {%- set trimmed = idstitch.trim_spaces('cast(' ~ value ~ ' as ' ~ dbt.type_string() ~ ')') -%}
     {%- set junk = idstitch.junk_values() -%}
     {%- set lowercase_types = var('idstitch__lowercase_identifier_types') -%}
     case

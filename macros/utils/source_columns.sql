@@ -26,6 +26,25 @@
             'idstitch: source table ' ~ relation ~ ' is missing required column(s): '
             ~ missing | join(', ') ~ '. Found: ' ~ names | join(', ') ~ '.') }}
     {%- endif -%}
+    {#- columns the package writes itself would appear twice in the facts (Postgres fails, DuckDB
+        renames one); a double quote cannot be passed through as a quoted name on every engine -#}
+    {%- set own_columns = ['message_id', 'event_at', 'person_id', 'attribution_method'] -%}
+    {%- set clashing = [] -%}
+    {%- set unquotable = [] -%}
+    {%- for column in columns -%}
+        {%- if column.name | lower in own_columns -%}{%- do clashing.append(column.name) -%}{%- endif -%}
+        {%- if '"' in column.name -%}{%- do unquotable.append(column.name) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- if clashing or unquotable -%}
+        {{ exceptions.raise_compiler_error(
+            'idstitch: source table ' ~ relation ~ ' has '
+            ~ ('column(s) ' ~ clashing | join(', ') ~ ', which idstitch writes itself ('
+               ~ own_columns | join(', ') ~ ')' if clashing else '')
+            ~ (' and ' if clashing and unquotable else '')
+            ~ ('column name(s) containing a double quote: ' ~ unquotable | join(', ') if unquotable else '')
+            ~ '. Rename them in a view over the table and set var idstitch__' ~ table_name
+            ~ '_table to that view.') }}
+    {%- endif -%}
     {#- time columns must hold timestamps (or text the engine can cast); ids may be any type -#}
     {%- for column in columns if column.name | lower in ['timestamp', 'received_at'] -%}
         {%- set data_type = column.data_type | lower -%}

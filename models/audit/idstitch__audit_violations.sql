@@ -103,10 +103,10 @@ junk_identifiers as (
     from graph_identifiers
     where
         identifier is null
-        or trim(identifier) = ''
-        or replace(replace(trim(identifier), '0', ''), '-', '') = ''
+        or {{ idstitch.trim_spaces('identifier') }} = ''
+        or replace(replace({{ idstitch.trim_spaces('identifier') }}, '0', ''), '-', '') = ''
         {%- if junk %}
-        or lower(trim(identifier)) in (
+        or lower({{ idstitch.trim_spaces('identifier') }}) in (
             {%- for value in junk %}{{ idstitch.string_literal(value) }}{{ ', ' if not loop.last }}{% endfor -%}
         )
         {%- endif %}

@@ -21,11 +21,15 @@
       (only the receipt count changed) or replaced (an earlier receipt arrived late and now wins):
       downstream models pick up "what changed in this run" from that stamp. A re-run without new
       data writes nothing.
+
+    receipts_conflict records a replay whose receipts disagree: different ids or event time under
+    one message id (a client bug, a reused id). The first received still wins; the others' ids never
+    reach the graph. Compared through one hash of those columns per receipt, min = max over the id.
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
 {%- set all_id_columns = ['anonymous_id', 'user_id', 'previous_id'] + identifier_traits -%}
 {%- set content_columns = ['source_table', 'message_id'] + all_id_columns
-                          + ['event_at', 'received_at', 'n_receipts'] -%}
+                          + ['event_at', 'received_at', 'n_receipts', 'receipts_conflict'] -%}
 {%- set lookback_hours = var('idstitch__lookback_hours') | int -%}
 
 with
@@ -33,10 +37,13 @@ with
 
 watermarks as (
 
-    {#- one scan of the index for every source's window start -#}
+    {#- one scan of the index for every source's window start; never later than this run's start:
+        one row received "in the future" (a loader's clock, a bad back-fill) would otherwise move
+        the window past every row still to come -#}
     select
         source_table,
-        {{ dbt.dateadd('hour', -lookback_hours, 'max(received_at)') }} as window_start
+        {{ dbt.dateadd('hour', -lookback_hours, 'least(max(received_at), ' ~ idstitch.run_stamp() ~ ')') }}
+            as window_start
     from {{ this }}
     group by source_table
 
@@ -52,6 +59,7 @@ watermarks as (
 {%- set event_at = 'cast(source.' ~ adapter.quote('timestamp') ~ ' as ' ~ dbt.type_timestamp() ~ ')' %}
 {%- set cast_id_columns = [] %}
 {%- for column in id_columns %}{%- do cast_id_columns.append('cast(source.' ~ column ~ ' as ' ~ dbt.type_string() ~ ')') %}{%- endfor %}
+{%- set receipt_content = idstitch.injective_key(cast_id_columns + ['cast(' ~ event_at ~ ' as ' ~ dbt.type_string() ~ ')']) %}
 {%- set narrow_columns %}
         '{{ message_source }}' as source_table,
         {{ message_id }} as message_id,
@@ -103,6 +111,8 @@ watermarks as (
     select
         {{ narrow_columns }},
         count(*) over (partition by {{ message_id }}) as n_receipts,
+        min({{ receipt_content }}) over (partition by {{ message_id }})
+            <> max({{ receipt_content }}) over (partition by {{ message_id }}) as receipts_conflict,
         row_number() over (
             partition by {{ message_id }}
             order by {{ idstitch.receipt_order(received_at, event_at, cast_id_columns) }}
@@ -123,7 +133,8 @@ watermarks as (
 
     select
         {{ narrow_columns }},
-        1 as n_receipts
+        1 as n_receipts,
+        false as receipts_conflict
     from {{ source_relation }} as source
     where source.id is not null and not {{ selected }}
     {%- endif %}
@@ -174,7 +185,7 @@ changed as (
         and indexed.message_id = stored.message_id
     where
         stored.message_id is null
-        {%- for column in all_id_columns + ['event_at', 'received_at', 'n_receipts'] %}
+        {%- for column in all_id_columns + ['event_at', 'received_at', 'n_receipts', 'receipts_conflict'] %}
         or indexed.{{ column }} is distinct from stored.{{ column }}
         {%- endfor %}
 

@@ -9,10 +9,11 @@
     Message ids received more than once (a client retry, a loader replay), per source table, from
     the message index (which counts receipts). The staging views keep the first receipt of these
     and pass every other row straight through, so a staging view never sorts every message.
+    receipts_conflict: the receipts carry different ids or event times (the first received won).
     Incremental: the index rows this run wrote (a count only ever grows).
 -#}
 
-select source_table, message_id, n_receipts
+select source_table, message_id, n_receipts, receipts_conflict
 from {{ ref('int_idstitch__messages') }}
 where
     n_receipts > 1
