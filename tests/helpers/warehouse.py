@@ -364,7 +364,8 @@ class Warehouse:
         """Whether ``schema.table`` (target schema by default) exists, as a table or a view."""
         if self.target == "spark":
             assert self.spark is not None
-            return bool(self.spark.session.catalog.tableExists(table, self.schema_name(schema or self.schema)))
+            name = f"{quote_spark_ident(self.schema_name(schema or self.schema))}.{quote_spark_ident(table)}"
+            return bool(self.spark.session.catalog.tableExists(name))
         rows = self.query(
             "select count(*) from information_schema.tables "
             f"where table_schema = {_quote_literal(schema or self.schema)} and table_name = {_quote_literal(table)}"
