@@ -9,12 +9,12 @@ PYTHON ?= python3
 # dbt next to the interpreter, so a virtualenv's dbt wins over whatever else is on PATH.
 DBT = $(shell $(PYTHON) -c 'import pathlib, sys; print(pathlib.Path(sys.executable).parent / "dbt")')
 
-.PHONY: test install ensure-postgres ensure-chromium lint lint-sql lint-py pytest demo
+.PHONY: test install ensure-postgres ensure-chromium ensure-java lint lint-sql lint-py pytest demo
 
-test: install ensure-postgres ensure-chromium lint pytest
+test: install ensure-postgres ensure-chromium ensure-java lint pytest
 
 install:
-	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q -e '.[dev,spark]'
 
 # Server binaries only; the tests start (and stop) their own throwaway servers.
 ensure-postgres:
@@ -23,6 +23,10 @@ ensure-postgres:
 # A headless browser for the HTML report's rendering test (Debian's chromium when none is there).
 ensure-chromium:
 	bash scripts/ensure_chromium.sh
+
+# A Java runtime for the Spark lane (tests/test_spark.py runs pyspark in the test process).
+ensure-java:
+	bash scripts/ensure_java.sh
 
 lint: lint-sql lint-py
 

@@ -1,13 +1,15 @@
-"""Fixtures: a session-wide throwaway Postgres server and fresh dbt warehouses on DuckDB and Postgres.
+"""Fixtures: a session-wide throwaway Postgres server, a local Spark, and fresh dbt warehouses.
 
 - ``pg_server``: the running :class:`PgServer` (started once per session, only if a test needs it).
+- ``spark``: the process's :class:`SparkHost` (one SparkSession, started on first use; ``spark`` marker).
 - ``duckdb_warehouse`` / ``postgres_warehouse``: a fresh :class:`Warehouse` per test.
 - ``warehouse``: a fresh Warehouse per test, parametrised over both engines (ids ``[duckdb]``/``[postgres]``).
 - ``module_warehouse``: the same, shared by the tests of one module (build once, assert many times).
-- ``warehouse_factory``: ``warehouse_factory("duckdb" | "postgres") -> Warehouse`` for anything else;
-  closed at session end.
+- ``warehouse_factory``: ``warehouse_factory("duckdb" | "postgres" | "spark") -> Warehouse`` for anything
+  else; closed at session end.
 
-Postgres tests carry the ``postgres`` marker: ``pytest -m "not postgres"`` runs DuckDB only.
+Postgres tests carry the ``postgres`` marker: ``pytest -m "not postgres"`` runs DuckDB only. Spark runs only
+where a test asks for it (tests/test_spark.py, marker ``spark``): ``pytest -m "not spark"`` skips it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from helpers.pgserver import PgServer, postgres_server
+from helpers.spark import SparkHost
 from helpers.warehouse import Target, Warehouse, WarehouseFactory
 
 ENGINES = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -55,13 +58,48 @@ def pg_server(_pg_lazy: _LazyPg) -> PgServer:
     return _pg_lazy.get()
 
 
+class _LazySpark:
+    """The SparkHost, made on first use (its JVM starts when a warehouse first touches it)."""
+
+    def __init__(self) -> None:
+        self._host: SparkHost | None = None
+
+    def get(self) -> SparkHost:
+        if self._host is None:
+            self._host = SparkHost()
+        return self._host
+
+    def close(self) -> None:
+        if self._host is not None:
+            self._host.stop()
+            self._host = None
+
+
+_SPARK = _LazySpark()
+
+
+@pytest.fixture(scope="session")
+def _spark_lazy() -> Iterator[_LazySpark]:
+    try:
+        yield _SPARK
+    finally:
+        _SPARK.close()
+
+
+@pytest.fixture(scope="session")
+def spark(_spark_lazy: _LazySpark) -> SparkHost:
+    return _spark_lazy.get()
+
+
 def _new_warehouse(target: Target, base_dir: Path, lazy: _LazyPg) -> Warehouse:
+    if target == "spark":
+        return Warehouse(target, base_dir, spark=_SPARK.get())
     return Warehouse(target, base_dir, pg=lazy.get() if target == "postgres" else None)
 
 
 @pytest.fixture(scope="session")
 def warehouse_factory(
-    tmp_path_factory: pytest.TempPathFactory, _pg_lazy: _LazyPg
+    tmp_path_factory: pytest.TempPathFactory, _pg_lazy: _LazyPg, _spark_lazy: _LazySpark
 ) -> Iterator[WarehouseFactory]:
     created: list[Warehouse] = []
 
@@ -107,6 +145,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         names = set(getattr(item, "fixturenames", ()))
         if names & {"pg_server", "postgres_warehouse"}:
             item.add_marker(pytest.mark.postgres)
+        if "spark" in names:
+            item.add_marker(pytest.mark.spark)
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "postgres" in callspec.params.values():
             item.add_marker(pytest.mark.postgres)

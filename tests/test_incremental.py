@@ -35,7 +35,7 @@ import hashlib
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -380,20 +380,18 @@ class Table:
 Snapshot = dict[str, Table]
 
 
-def snapshot(wh: Warehouse, exclude: tuple[str, ...] = BOOKKEEPING_COLUMNS) -> Snapshot:
-    """Every published relation as a multiset of normalised rows over all columns but ``exclude``."""
+def snapshot(
+    wh: Warehouse, exclude: tuple[str, ...] = BOOKKEEPING_COLUMNS, relations: Sequence[str] = PUBLISHED
+) -> Snapshot:
+    """Every published relation (or ``relations``) as a multiset of normalised rows over all columns but
+    ``exclude``."""
     out: Snapshot = {}
-    for name in PUBLISHED:
+    for name in relations:
         rows = wh.query_dicts(f"select * from {wh.relation(name)}")
         if rows:
             columns = tuple(c for c in rows[0] if c not in exclude)
         else:
-            columns = tuple(
-                c for (c,) in wh.query(
-                    "select column_name from information_schema.columns "
-                    f"where table_schema = '{wh.schema}' and table_name = '{name}' order by ordinal_position"
-                ) if c not in exclude
-            )
+            columns = tuple(c for c in wh.column_names(name) if c not in exclude)
         counted = Counter(tuple(_norm(r[c]) for c in columns) for r in rows)
         out[name] = Table(columns, counted, len(rows))
     return out

@@ -46,6 +46,15 @@
     {{ return(listed.columns['name'].values() | list) }}
 {%- endmacro %}
 
+{#- Spark's listing (`show table extended`) has no `name` column; `show tables` names them. -#}
+{% macro spark__relation_names_in_schema(relation) -%}
+    {%- set names = [] -%}
+    {%- for row in run_query('show tables in ' ~ relation.schema) if not row['isTemporary'] -%}
+        {%- do names.append(row['tableName']) -%}
+    {%- endfor -%}
+    {{ return(names) }}
+{%- endmacro %}
+
 
 {% macro closure_swap(new_relation, target_relation) -%}
     {%- do adapter.drop_relation(target_relation) -%}

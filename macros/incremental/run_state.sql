@@ -39,7 +39,7 @@
         a known message arrived late): additive models then recompute everything instead of
         adding up, because the old winner's contribution cannot be subtracted. Rare by nature.
     -#}
-    {%- if not execute or not is_incremental() -%}{{ return(false) }}{%- endif -%}
+    {%- if not execute or not idstitch.is_incremental_run() -%}{{ return(false) }}{%- endif -%}
     {%- set result = run_query(
         "select count(*) from " ~ ref('int_idstitch__messages')
         ~ " where change_kind = 'replaced' and changed_in_run_at = " ~ idstitch.run_stamp()) -%}
@@ -51,8 +51,8 @@
     {#- pre-hook of an additive incremental model: when this run recomputes it from the index (a
         winner was replaced, see messages_replaced_this_run), empty it first, so the delete+insert
         that follows leaves exactly the recomputed rows. -#}
-    {%- if is_incremental() and idstitch.messages_replaced_this_run() -%}
-        delete from {{ this }}
+    {%- if idstitch.is_incremental_run() and idstitch.messages_replaced_this_run() -%}
+        {{ idstitch.delete_rows(this) }}
     {%- else -%}
         select 1
     {%- endif -%}

@@ -47,9 +47,8 @@
 {% macro drop_replaced_device_sessions() -%}
     {#- post-hook: after this run appended the recomputed devices' rows, delete their older rows and
         every row of a device that is no longer shared. -#}
-    {%- if is_incremental() -%}
-        delete from {{ this }}
-        where
+    {%- if idstitch.is_incremental_run() -%}
+        {%- set replaced -%}
             changed_in_run_at <> {{ idstitch.run_stamp() }}
             and (
                 anonymous_id in (
@@ -61,6 +60,8 @@
                         and identifier is not null
                 )
             )
+        {%- endset -%}
+        {{ idstitch.delete_rows(this, replaced) }}
     {%- else -%}
         select 1
     {%- endif -%}

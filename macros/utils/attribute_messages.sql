@@ -30,7 +30,7 @@
 {%- set changed_in_this_run = 'changed_in_run_at = ' ~ idstitch.run_stamp() %}
 
 with
-{%- if is_incremental() %}
+{%- if idstitch.is_incremental_run() %}
 
 {#-
     Incremental: (re)attribute only the messages this run can have changed — new or re-received
@@ -134,7 +134,7 @@ final as (
 
 )
 
-{%- if is_incremental() %}
+{%- if idstitch.is_incremental_run() %}
 
 select final.*
 from final

@@ -1,6 +1,6 @@
-{%- set recompute = not is_incremental() or idstitch.messages_replaced_this_run() -%}
+{%- set recompute = not idstitch.is_incremental_run() or idstitch.messages_replaced_this_run() -%}
 {{ config(
-    materialized='incremental',
+    materialized=idstitch.incremental_materialization(),
     unique_key='tuple_key',
     incremental_strategy='delete+insert',
     pre_hook="{{ idstitch.clear_if_messages_replaced() }}",

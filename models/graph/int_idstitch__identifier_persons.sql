@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=idstitch.incremental_materialization(),
     unique_key=['identifier_type', 'identifier'],
     incremental_strategy='delete+insert',
     full_refresh=false,
@@ -24,7 +24,7 @@ with current_map as (
 
 ),
 
-{%- if is_incremental() %}
+{%- if idstitch.is_incremental_run() %}
 
 stored as (
 

@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=idstitch.incremental_materialization(),
     unique_key=['source_table', 'message_id'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
@@ -33,7 +33,7 @@
 {%- set lookback_hours = var('idstitch__lookback_hours') | int -%}
 
 with
-{%- if is_incremental() %}
+{%- if idstitch.is_incremental_run() %}
 
 watermarks as (
 
@@ -42,7 +42,7 @@ watermarks as (
         the window past every row still to come -#}
     select
         source_table,
-        {{ dbt.dateadd('hour', -lookback_hours, 'least(max(received_at), ' ~ idstitch.run_stamp() ~ ')') }}
+        {{ idstitch.timestamp_add('hour', -lookback_hours, 'least(max(received_at), ' ~ idstitch.run_stamp() ~ ')') }}
             as window_start
     from {{ this }}
     group by source_table
@@ -70,7 +70,7 @@ watermarks as (
         {{ event_at }} as event_at,
         {{ received_at }} as received_at
 {%- endset %}
-{%- if is_incremental() %}
+{%- if idstitch.is_incremental_run() %}
 {%- set selected = message_id ~ ' in (select message_id from ' ~ message_source ~ '_selected)' %}
 {%- else %}
 {%- set selected = idstitch.id_hash(message_id) ~ ' in (select id_hash from ' ~ message_source ~ '_selected)' %}
@@ -78,7 +78,7 @@ watermarks as (
 
 {{ message_source }}_selected as (
 
-    {%- if is_incremental() %}
+    {%- if idstitch.is_incremental_run() %}
     {#- ids with a receipt in the look-back window -#}
     select distinct {{ message_id }} as message_id
     from {{ source_relation }} as source
@@ -127,7 +127,7 @@ watermarks as (
     select {{ content_columns | join(', ') }}
     from {{ message_source }}_ranked
     where receipt_rank = 1
-    {%- if not is_incremental() %}
+    {%- if not idstitch.is_incremental_run() %}
 
     union all
 
@@ -151,7 +151,7 @@ indexed as (
 
 ),
 
-{%- if is_incremental() %}
+{%- if idstitch.is_incremental_run() %}
 
 stored as (
 

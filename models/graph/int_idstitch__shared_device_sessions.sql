@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=idstitch.incremental_materialization(),
     incremental_strategy='append',
     post_hook="{{ idstitch.drop_replaced_device_sessions() }}",
 ) }}
@@ -39,7 +39,7 @@ shared_devices as (
     where
         value_type = 'anonymous_id'
         and identity_status = 'shared_device'
-        {%- if is_incremental() %}
+        {%- if idstitch.is_incremental_run() %}
         and identifier in ({{ idstitch.shared_devices_to_recompute() }})
         {%- endif %}
 
@@ -87,7 +87,7 @@ session_starts as (
         *,
         case
             when previous_event_at is null or event_at is null then 1
-            when {{ dbt.dateadd('minute', var('idstitch__session_gap_minutes') | int, 'previous_event_at') }}
+            when {{ idstitch.timestamp_add('minute', var('idstitch__session_gap_minutes') | int, 'previous_event_at') }}
                 < event_at then 1
             else 0
         end as is_session_start

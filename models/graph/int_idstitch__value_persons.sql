@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=idstitch.incremental_materialization(),
     unique_key=['value_type', 'raw_value'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
@@ -59,7 +59,7 @@ final as (
 changed as (
 
     select * from final
-    {%- if is_incremental() %}
+    {%- if idstitch.is_incremental_run() %}
     except
     select value_type, raw_value, identifier, identity_status, person_id, is_identified_person
     from {{ this }}

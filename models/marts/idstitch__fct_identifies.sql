@@ -1,6 +1,6 @@
 {{ config(
     alias='fct_identifies',
-    materialized='incremental',
+    materialized=idstitch.incremental_materialization(),
     unique_key='message_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',

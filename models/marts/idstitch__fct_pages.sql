@@ -1,7 +1,7 @@
 {{ config(
     alias='fct_pages',
     enabled=idstitch.table_enabled('pages'),
-    materialized='incremental',
+    materialized=idstitch.incremental_materialization(),
     unique_key='message_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',

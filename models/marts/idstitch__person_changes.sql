@@ -56,32 +56,45 @@ persons_after as (
 
 ),
 
-transitions as (
+moved_pairs as (
 
     select
-        moved.previous_person_id,
-        moved.person_id,
-        count(*) as n_identifiers,
-        case
-            when moved.person_id is null then 'quarantine'
-            when moved.previous_person_id is null then 'birth'
-            when moved.previous_person_id in (select person_id from persons_after) then 'split'
-            when moved.person_id in (select person_id from persons_before) then 'merge'
-            else 'reanchor'
-        end as change_kind
+        previous_person_id,
+        person_id,
+        count(*) as n_identifiers
     from moved
-    group by moved.previous_person_id, moved.person_id
+    group by previous_person_id, person_id
+
+),
+
+transitions as (
+
+    {#- joins rather than IN subqueries inside the case: Spark 3.5 fails to plan those over an aggregate -#}
+    select
+        moved_pairs.previous_person_id,
+        moved_pairs.person_id,
+        moved_pairs.n_identifiers,
+        case
+            when moved_pairs.person_id is null then 'quarantine'
+            when moved_pairs.previous_person_id is null then 'birth'
+            when previous_still_there.person_id is not null then 'split'
+            when existed_before.person_id is not null then 'merge'
+            else 'reanchor'
+        end as change_kind,
+        existed_before.person_id is not null as is_existing_person
+    from moved_pairs
+    left join persons_after as previous_still_there
+        on moved_pairs.previous_person_id = previous_still_there.person_id
+    left join persons_before as existed_before on moved_pairs.person_id = existed_before.person_id
 
 ),
 
 logged as (
 
     {#- joining an existing person with a brand-new identifier is growth, not a change of person -#}
-    select *
+    select previous_person_id, person_id, n_identifiers, change_kind
     from transitions
-    where not (
-        change_kind = 'birth' and person_id in (select person_id from persons_before)
-    )
+    where not (change_kind = 'birth' and is_existing_person)
 
 ),
 

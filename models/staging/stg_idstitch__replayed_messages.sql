@@ -1,5 +1,5 @@
 {{ config(
-    materialized='incremental',
+    materialized=idstitch.incremental_materialization(),
     unique_key=['source_table', 'message_id'],
     incremental_strategy='delete+insert',
     post_hook="{{ idstitch.analyze_table(this) }}",
@@ -17,6 +17,6 @@ select source_table, message_id, n_receipts, receipts_conflict
 from {{ ref('int_idstitch__messages') }}
 where
     n_receipts > 1
-    {%- if is_incremental() %}
+    {%- if idstitch.is_incremental_run() %}
     and changed_in_run_at = {{ idstitch.run_stamp() }}
     {%- endif %}

@@ -1,4 +1,4 @@
-"""A throwaway dbt warehouse (DuckDB file or fresh Postgres database) with its own profiles dir.
+"""A throwaway dbt warehouse (DuckDB file, fresh Postgres database or Spark databases) with its own profiles dir.
 
 Typical use (the pytest fixtures in ``tests/conftest.py`` build these for you)::
 
@@ -11,6 +11,12 @@ ending in ``_at`` are ``timestamp`` (timezone offsets in the text are ignored, a
 ``timestamp``), everything else ``text``, unless ``column_types`` says otherwise. In CSV files an unquoted
 empty field is NULL and a quoted one (``""``) is the empty string; in row dicts ``None`` is NULL.
 ``load_tables(..., append=True)`` adds rows to existing tables instead of recreating them (incremental runs).
+
+Spark (``Warehouse("spark", dir, spark=host)``, see ``helpers.spark``): dbt runs in this process through
+dbt-spark's ``session`` method, on the process's one SparkSession, whose catalog every Spark warehouse shares.
+So that warehouses stay apart, each Spark warehouse suffixes every schema (database) name with its own token:
+``load_tables("segment", ...)`` writes ``segment_<token>``, ``relation()``/``schema`` name the suffixed
+schemas, and ``run_dbt`` points ``idstitch__source_schema`` at the suffixed name. Raw tables are parquet.
 
 dbt runs against the repository's project unless the warehouse works on a private copy of it
 (``wh.use_project_copy()``: dbt_project.yml and the directories it references, copied into the warehouse's
@@ -38,10 +44,11 @@ from typing_extensions import Self
 from idstitch.demo import COLUMNS
 
 from .pgserver import PgServer
+from .spark import SparkHost, invoke_dbt
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROFILE_NAME = "idstitch"
-Target: TypeAlias = Literal["duckdb", "postgres"]
+Target: TypeAlias = Literal["duckdb", "postgres", "spark"]
 Rows: TypeAlias = Sequence[Mapping[str, Any]]
 TableData: TypeAlias = "Path | str | Rows"
 
@@ -58,6 +65,18 @@ def default_column_type(column: str) -> str:
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_spark_ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+# the harness's SQL types (column_types, default_column_type) in Spark's spelling
+_SPARK_TYPES = {"text": "string", "varchar": "string", "integer": "int", "double precision": "double"}
+
+
+def spark_type(sql_type: str) -> str:
+    return _SPARK_TYPES.get(sql_type.lower(), sql_type.lower())
 
 
 def _quote_literal(value: str) -> str:
@@ -102,12 +121,19 @@ class Warehouse:
     """A dbt target to run the package against, isolated in its own temporary directory."""
 
     def __init__(
-        self, target: Target, base_dir: Path, pg: PgServer | None = None, project_dir: Path | None = None
+        self,
+        target: Target,
+        base_dir: Path,
+        pg: PgServer | None = None,
+        project_dir: Path | None = None,
+        spark: SparkHost | None = None,
     ) -> None:
-        if target not in ("duckdb", "postgres"):
-            raise ValueError(f"unknown target {target!r}: expected 'duckdb' or 'postgres'")
+        if target not in ("duckdb", "postgres", "spark"):
+            raise ValueError(f"unknown target {target!r}: expected 'duckdb', 'postgres' or 'spark'")
         if target == "postgres" and pg is None:
             raise ValueError("a postgres Warehouse needs a running PgServer (pg=...)")
+        if target == "spark" and spark is None:
+            raise ValueError("a spark Warehouse needs a SparkHost (spark=...)")
         self.target: Target = target
         self.base_dir = Path(base_dir).resolve()
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -115,6 +141,8 @@ class Warehouse:
         self.target_path = self.base_dir / "target"
         self.log_path = self.base_dir / "logs"
         self.pg = pg
+        self.spark = spark
+        self.token = uuid.uuid4().hex[:8]  # Spark: the suffix of this warehouse's schema names
         # the dbt project dbt runs against: the repository, or a private copy (use_project_copy)
         self.project_dir = Path(project_dir).resolve() if project_dir is not None else REPO_ROOT
         # added to every dbt subprocess's environment (e.g. IDSTITCH_HASH_KEY, PGOPTIONS)
@@ -134,6 +162,18 @@ class Warehouse:
                 "threads": 2,
                 # hands IDSTITCH_HASH_KEY (if set) to DuckDB for idstitch__personal_columns
                 "plugins": [{"module": "idstitch.duckdb_plugin"}],
+            }
+        elif target == "spark":
+            assert spark is not None
+            self.database = "spark_catalog"
+            self.schema = self.schema_name("analytics")
+            output = {
+                "type": "spark",
+                "method": "session",
+                "host": "localhost",  # unused by the session method, required by the profile
+                "schema": self.schema,
+                "threads": 1,
+                "server_side_parameters": spark.profile_settings(),
             }
         else:
             assert pg is not None
@@ -176,6 +216,11 @@ class Warehouse:
         if self.target == "postgres" and self.pg is not None:
             with contextlib.suppress(Exception):  # the server may already be gone at session teardown
                 self.pg.drop_database(self.database)
+        if self.target == "spark" and self.spark is not None:
+            with contextlib.suppress(Exception):
+                session = self.spark.session
+                for (name,) in session.sql(f"show databases like '*{self.token}*'").collect():
+                    session.sql(f"drop database if exists {quote_spark_ident(name)} cascade")
 
     def __repr__(self) -> str:
         return (
@@ -184,9 +229,18 @@ class Warehouse:
 
     # ------------------------------------------------------------------ SQL access
 
+    def schema_name(self, schema: str) -> str:
+        """The schema as this warehouse names it: Spark warehouses suffix their token (module docstring)."""
+        if self.target != "spark" or self.token in schema:
+            return schema
+        return f"{schema}_{self.token}"
+
+    def quote(self, name: str) -> str:
+        return quote_spark_ident(name) if self.target == "spark" else quote_ident(name)
+
     def relation(self, name: str, schema: str | None = None) -> str:
         """Quoted ``schema.name`` (target schema by default), for engine-neutral test SQL."""
-        return f"{quote_ident(schema or self.schema)}.{quote_ident(name)}"
+        return f"{self.quote(self.schema_name(schema or self.schema))}.{self.quote(name)}"
 
     @contextlib.contextmanager
     def _cursor(self) -> Iterator[Any]:
@@ -210,6 +264,8 @@ class Warehouse:
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Run one statement; rows as tuples ([] for statements without a result)."""
+        if self.target == "spark":
+            return self._spark_query(sql)[1]
         with self._cursor() as cur:
             cur.execute(sql)
             if cur.description is None:
@@ -218,6 +274,9 @@ class Warehouse:
 
     def query_dicts(self, sql: str) -> list[dict[str, Any]]:
         """Run one statement; rows as ``{column: value}`` dicts."""
+        if self.target == "spark":
+            names, rows = self._spark_query(sql)
+            return [dict(zip(names, r, strict=True)) for r in rows]
         with self._cursor() as cur:
             cur.execute(sql)
             if cur.description is None:
@@ -227,6 +286,45 @@ class Warehouse:
 
     def execute(self, sql: str) -> None:
         self.query(sql)
+
+    def column_names(self, table: str, schema: str | None = None) -> list[str]:
+        """The columns of ``schema.table`` (target schema by default), in order."""
+        schema = self.schema_name(schema or self.schema)
+        if self.target == "spark":
+            assert self.spark is not None
+            return list(self.spark.session.table(f"{quote_spark_ident(schema)}.{quote_spark_ident(table)}").columns)
+        return [
+            c for (c,) in self.query(
+                "select column_name from information_schema.columns where table_schema = "
+                f"{_quote_literal(schema)} and table_name = {_quote_literal(table)} order by ordinal_position"
+            )
+        ]
+
+    def _spark_query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Spark: column names and rows. Timestamps come back as naive UTC datetimes whatever this
+        process's time zone is (pyspark would convert them to local time)."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        assert self.spark is not None
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import TimestampType
+
+        df = self.spark.session.sql(sql)
+        names = list(df.columns)
+        stamps = [isinstance(f.dataType, TimestampType) for f in df.schema.fields]
+        if any(stamps):
+            df = df.select(
+                *[F.unix_micros(df[i]) if stamp else df[i] for i, stamp in enumerate(stamps)]  # type: ignore[arg-type]
+            )
+        epoch = dt.datetime(1970, 1, 1)
+        rows = [
+            tuple(
+                epoch + dt.timedelta(microseconds=v) if stamp and v is not None else v
+                for v, stamp in zip(row, stamps, strict=True)
+            )
+            for row in df.collect()
+        ]
+        return names, rows
 
     # ------------------------------------------------------------------ loading
 
@@ -246,7 +344,7 @@ class Warehouse:
         include the data's; missing ones stay NULL); a table that does not exist yet is created as usual.
         """
         column_types = column_types or {}
-        self.execute(f"create schema if not exists {quote_ident(schema)}")
+        self.execute(f"create schema if not exists {self.quote(self.schema_name(schema))}")
         for table, data in tables.items():
             types = dict(column_types.get(table, {}))
             keep = append and self.table_exists(table, schema)
@@ -268,6 +366,10 @@ class Warehouse:
 
     def table_exists(self, table: str, schema: str | None = None) -> bool:
         """Whether ``schema.table`` (target schema by default) exists, as a table or a view."""
+        if self.target == "spark":
+            assert self.spark is not None
+            name = f"{quote_spark_ident(self.schema_name(schema or self.schema))}.{quote_spark_ident(table)}"
+            return bool(self.spark.session.catalog.tableExists(name))
         rows = self.query(
             "select count(*) from information_schema.tables "
             f"where table_schema = {_quote_literal(schema or self.schema)} and table_name = {_quote_literal(table)}"
@@ -287,6 +389,9 @@ class Warehouse:
         columns = data_columns + [c for c in types if c not in data_columns]
         col_types = {c: types.get(c) or default_column_type(c) for c in columns}
         rel = self.relation(table, schema)
+        if self.target == "spark":
+            self._spark_load(rel, data_columns, col_types, csv_path, csv_text, append)
+            return
         ddl = ", ".join(f"{quote_ident(c)} {t}" for c, t in col_types.items())
         data_cols_sql = ", ".join(quote_ident(c) for c in data_columns)
         if not append:
@@ -319,6 +424,66 @@ class Warehouse:
         finally:
             if tmp is not None:
                 tmp.unlink(missing_ok=True)
+
+    def _spark_load(
+        self,
+        rel: str,
+        data_columns: list[str],
+        col_types: dict[str, str],
+        csv_path: Path | None,
+        csv_text: str | None,
+        append: bool,
+    ) -> None:
+        """Spark: a parquet table with the same types and NULL / '' semantics as the other engines. The CSV
+        is parsed by DuckDB exactly as the DuckDB warehouse parses it (every field text), and Spark casts.
+        Timestamps go through ``timestamp_ntz``, so an offset in the text is ignored as Postgres does."""
+        assert self.spark is not None
+        import duckdb
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        session = self.spark.session
+        if not append:
+            session.sql(f"drop table if exists {rel}")
+            ddl = ", ".join(f"{quote_spark_ident(c)} {spark_type(t)}" for c, t in col_types.items())
+            session.sql(f"create table {rel} ({ddl}) using parquet")
+        if not data_columns:
+            return
+        tmp: Path | None = None
+        if csv_path is None:
+            tmp = self.base_dir / f"load-{uuid.uuid4().hex}.csv"
+            tmp.write_text(csv_text or "", encoding="utf-8")
+            csv_path = tmp
+        struct = ", ".join(f"{_quote_literal(c)}: 'varchar'" for c in data_columns)
+        try:
+            con = duckdb.connect()
+            try:
+                rows = con.execute(
+                    f"select * from read_csv({_quote_literal(str(csv_path))}, header = true, delim = ',', "
+                    f"quote = '\"', escape = '\"', auto_detect = false, allow_quoted_nulls = false, "
+                    f"columns = {{{struct}}})"
+                ).fetchall()
+            finally:
+                con.close()
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+        view = f"idstitch_load_{uuid.uuid4().hex}"
+        schema = StructType([StructField(f"c{i}", StringType()) for i in range(len(data_columns))])
+        session.createDataFrame(rows, schema).createOrReplaceTempView(view)
+        casts = []
+        for i, column in enumerate(data_columns):
+            target_type = spark_type(col_types[column])
+            if target_type == "timestamp":
+                casts.append(f"cast(cast(c{i} as timestamp_ntz) as timestamp)")
+            else:
+                casts.append(f"cast(c{i} as {target_type})")
+        try:
+            session.sql(
+                f"insert into {rel} ({', '.join(quote_spark_ident(c) for c in data_columns)}) "
+                f"select {', '.join(casts)} from {view}"
+            )
+        finally:
+            session.catalog.dropTempView(view)
 
     # ------------------------------------------------------------------ dbt
 
@@ -355,7 +520,8 @@ class Warehouse:
         expect_ok: bool = True,
         timeout: float | None = 1800,
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``dbt <args>`` against this warehouse in a subprocess.
+        """Run ``dbt <args>`` against this warehouse in a subprocess (Spark: in this process, see the module
+        docstring; ``timeout`` does not apply there).
 
         Project dir (the repository, or the copy made by :meth:`use_project_copy`), profiles dir, target,
         target path and log path are set for every subcommand through dbt's environment variables
@@ -363,6 +529,8 @@ class Warehouse:
         non-zero exit raises AssertionError with the output's tail.
         The output is kept in ``last_stdout`` / ``last_result``.
         """
+        if self.target == "spark":
+            return self._run_dbt_in_process(args, vars, expect_ok)
         cmd = [dbt_executable(), *args]
         if vars is not None:
             cmd += ["--vars", json.dumps(vars)]
@@ -375,6 +543,34 @@ class Warehouse:
             timeout=timeout,
             check=False,
         )
+        return self._finish(cmd, proc, expect_ok)
+
+    def _run_dbt_in_process(
+        self, args: Sequence[str], vars: Mapping[str, Any] | None, expect_ok: bool
+    ) -> subprocess.CompletedProcess[str]:
+        """Spark: dbt in this process (helpers.spark.invoke_dbt), with the locations ``dbt_env`` gives a
+        subprocess passed as flags, and the source schema var renamed as this warehouse names schemas."""
+        assert self.spark is not None
+        dbt_vars = dict(vars or {})
+        dbt_vars["idstitch__source_schema"] = self.schema_name(str(dbt_vars.get("idstitch__source_schema", "segment")))
+        argv = [
+            *args,
+            "--project-dir", str(self.project_dir),
+            "--profiles-dir", str(self.profiles_dir),
+            "--target", self.target,
+            "--vars", json.dumps(dbt_vars),
+            "--no-send-anonymous-usage-stats",
+            "--no-use-colors",
+        ]
+        if not args or args[0] != "debug":  # debug takes no target or log path
+            argv += ["--target-path", str(self.target_path), "--log-path", str(self.log_path)]
+        returncode, stdout, stderr = invoke_dbt(self.spark, argv)
+        proc = subprocess.CompletedProcess(["dbt", *argv], returncode, stdout, stderr)
+        return self._finish(["dbt", *argv], proc, expect_ok)
+
+    def _finish(
+        self, cmd: Sequence[str], proc: subprocess.CompletedProcess[str], expect_ok: bool
+    ) -> subprocess.CompletedProcess[str]:
         self.last_result = proc
         self.last_stdout = proc.stdout
         if expect_ok and proc.returncode != 0:
@@ -442,4 +638,4 @@ def dbt_executable() -> str:
 
 
 WarehouseFactory: TypeAlias = Callable[[Target], Warehouse]
-"""What the ``warehouse_factory`` fixture yields: ``make("duckdb" | "postgres") -> Warehouse``."""
+"""What the ``warehouse_factory`` fixture yields: ``make("duckdb" | "postgres" | "spark") -> Warehouse``."""

@@ -1,0 +1,229 @@
+"""The Spark lane (docs/decisions/0008-spark.md): the same models, through dispatch, on a local Spark.
+
+dbt-spark's ``session`` method with pyspark in this process (``helpers.spark``): tables are plain parquet in a
+Hive catalog (no Delta Lake jars here). The scenario fixtures of ``test_scenarios.py`` are built once on
+Spark, DuckDB and Postgres, and:
+
+* every scenario's messages are partitioned into persons as its ``expected.csv`` says (as on the other two);
+* every published table is identical on Spark and on DuckDB, and on Spark and on Postgres, row for row, ids
+  included: all columns but the ones recording *when* a row was written, compared as multisets of
+  normalised values (timestamps as ISO text, booleans as ``true``/``false``, numbers as text).
+
+Incremental runs: the data of ``test_incremental.py`` (its late loads, replays, offline devices, late alias and
+junk-list change) is loaded in ``RUNS`` groups of its batches, one ``dbt build`` per group (data tests in the
+last run only: they do not write), and the outputs must equal a ``--full-refresh`` on all of it, and a re-run
+without new data must not change a row. ``RUNS`` keeps a run boundary everywhere a case needs one.
+
+Marker ``spark`` (``pytest -m "not spark"`` skips the lane); the Postgres comparison also carries ``postgres``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+import test_incremental as incremental
+import test_scenarios as scenarios
+from helpers.warehouse import Warehouse, WarehouseFactory
+from test_incremental import Snapshot, snapshot, table_diff
+
+pytestmark = pytest.mark.spark
+
+# What the three engines must publish identically: the published graph and marts, the change log and the
+# closure log (first build: every identifier is a birth), and the audit (empty on all three).
+COMPARED = (
+    "dim_person",
+    "fct_tracks",
+    "fct_pages",
+    "fct_identifies",
+    "person_identifiers",
+    "identity_links",
+    "identity_refusals",
+    "person_changes",
+    "closure_runs",
+    "idstitch_violations",
+)
+# when (and by which invocation) a row was written: differs between any two builds
+WRITTEN_COLUMNS = ("changed_in_run_at", "run_started_at", "invocation_id")
+
+
+def published(wh: Warehouse) -> Snapshot:
+    return snapshot(wh, exclude=WRITTEN_COLUMNS, relations=COMPARED)
+
+
+@pytest.fixture(scope="module")
+def spark_build(
+    warehouse_factory: WarehouseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> scenarios.BuildResult:
+    return scenarios._build("spark", warehouse_factory, tmp_path_factory.mktemp("scenarios-spark"))
+
+
+def _reference(engine: str, factory: WarehouseFactory, tmp_dir: Path) -> Snapshot:
+    build = scenarios._build(engine, factory, tmp_dir)
+    assert build.returncode == 0, f"dbt build failed on {engine}:\n" + "\n".join(build.output.splitlines()[-60:])
+    return published(build.warehouse)
+
+
+@pytest.fixture(scope="module")
+def spark_outputs(spark_build: scenarios.BuildResult) -> Snapshot:
+    assert spark_build.returncode == 0, "dbt build failed on Spark"
+    return published(spark_build.warehouse)
+
+
+def test_build_succeeds(spark_build: scenarios.BuildResult) -> None:
+    tail = "\n".join(spark_build.output.splitlines()[-80:])
+    assert spark_build.returncode == 0, f"dbt build failed on spark:\n{tail}"
+    # every model, seed and data test ran: nothing skipped, nothing failed
+    assert "ERROR=0" in spark_build.output and "SKIP=0" in spark_build.output, tail
+
+
+@pytest.mark.parametrize("scenario", scenarios.SCENARIOS, ids=[sc.name for sc in scenarios.SCENARIOS])
+def test_scenario(spark_build: scenarios.BuildResult, scenario: scenarios.Scenario) -> None:
+    scenarios.test_scenario(spark_build, scenario)
+
+
+def test_no_person_spans_scenarios(spark_build: scenarios.BuildResult) -> None:
+    scenarios.test_no_person_spans_scenarios(spark_build)
+
+
+def test_hubs_take_no_part_in_the_closures(spark_build: scenarios.BuildResult) -> None:
+    """Hubs (scenarios 09 and 11) are quarantined before the closures: no hub is a node of either closure, so
+    every identifier entering a closure has at most idstitch__max_links_per_identifier links (no hub key
+    concentrates the closure's shuffles)."""
+    wh = spark_build.warehouse
+    internal = f"{wh.schema}_idstitch_internal"
+    hubs = wh.relation("int_idstitch__hubs", internal)
+    ((n_hubs,),) = wh.query(f"select count(*) from {hubs}")
+    assert n_hubs >= 2
+    for closure in ("int_idstitch__user_groups", "int_idstitch__anonymous_groups"):
+        nodes = wh.relation(closure, internal)
+        ((n,),) = wh.query(f"select count(*) from {nodes} as c inner join {hubs} as h on c.node = h.identifier_key")
+        assert n == 0, f"{n} hubs are nodes of {closure}"
+
+
+def _assert_equal(spark: Snapshot, other: Snapshot, engine: str) -> None:
+    problems: list[str] = []
+    for name in COMPARED:
+        problems += table_diff(name, spark[name], other[name], "spark", engine)
+    assert not problems, f"Spark and {engine} publish different rows:\n" + "\n".join(problems)
+    assert spark["fct_tracks"].n_rows > 0 and spark["identity_links"].n_rows > 0
+
+
+def test_equal_to_duckdb(
+    spark_outputs: Snapshot, warehouse_factory: WarehouseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    duckdb = _reference("duckdb", warehouse_factory, tmp_path_factory.mktemp("scenarios-duckdb"))
+    _assert_equal(spark_outputs, duckdb, "duckdb")
+
+
+@pytest.mark.postgres
+def test_equal_to_postgres(
+    spark_outputs: Snapshot, warehouse_factory: WarehouseFactory, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    postgres = _reference("postgres", warehouse_factory, tmp_path_factory.mktemp("scenarios-postgres"))
+    _assert_equal(spark_outputs, postgres, "postgres")
+
+
+# ---------------------------------------------------------------------------------------------- incremental
+
+# test_incremental's ten batches in six runs: a boundary before each late load (2|3, 4|5, 6|7, 8|9), before the
+# earlier replay (5|6) and the late anchor (4|5), and before the junk-list change (6|7).
+RUNS = ((1, 2), (3, 4), (5,), (6,), (7, 8), (9, 10))
+
+
+def test_runs_keep_the_boundaries_the_cases_need() -> None:
+    """No dbt: every batch is in exactly one run, in order, and each case's two batches are in different runs."""
+    assert [b for run in RUNS for b in run] == list(range(1, incremental.N_BATCHES + 1))
+    run_of = {b: i for i, run in enumerate(RUNS) for b in run}
+    boundaries = {(k, k + 1) for k in incremental.LATE_BATCHES}
+    boundaries |= {(incremental.LATE_ANCHOR_BATCH, incremental.LATE_ANCHOR_BATCH + 1), (5, 6)}  # earlier replay
+    boundaries |= {(incremental.JUNK_BATCH - 1, incremental.JUNK_BATCH)}
+    for before, after in sorted(boundaries):
+        assert run_of[before] < run_of[after], f"batches {before} and {after} are loaded in the same run"
+    assert incremental.JUNK_BATCH in [run[0] for run in RUNS], "the junk-list change must start a run"
+
+
+@dataclass
+class SparkRuns:
+    failure: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    stamps: int = 0  # distinct run stamps left in the message index after the last incremental run
+    final: dict[str, list[str]] = field(default_factory=dict)  # relation -> diff, incremental vs full refresh
+    rerun: dict[str, list[str]] = field(default_factory=dict)  # relation -> diff, re-run vs before
+
+    def require(self) -> None:
+        if self.failure is not None:
+            pytest.fail(self.failure)
+
+
+def _spark_build(wh: Warehouse, runs: SparkRuns, label: str, *args: str) -> bool:
+    started = time.monotonic()
+    proc = wh.run_dbt("build", *args, vars=incremental.BUILD_VARS, expect_ok=False)
+    runs.seconds[label] = time.monotonic() - started
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-60:])
+        runs.failure = f"{label}: dbt build {' '.join(args)} exited {proc.returncode} ({wh!r})\n{tail}"
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def incremental_runs(warehouse_factory: WarehouseFactory) -> SparkRuns:
+    plan = incremental.make_plan()
+    runs = SparkRuns()
+    inc = warehouse_factory("spark")
+    inc.use_project_copy()
+    for n, batches in enumerate(RUNS, start=1):
+        if incremental.JUNK_BATCH in batches:
+            incremental.add_junk_value(inc.project_dir, incremental.JUNK_VALUE)
+        inc.load_tables(incremental.SOURCE_SCHEMA, plan.tables(list(batches)), append=n > 1)
+        last = n == len(RUNS)
+        if not _spark_build(inc, runs, f"incremental run {n} (batches {batches})",
+                            *([] if last else ["--exclude-resource-type", "test"])):
+            return runs
+    ((runs.stamps,),) = inc.query(
+        "select count(distinct changed_in_run_at) from "
+        + inc.relation("int_idstitch__messages", f"{inc.schema}_idstitch_internal")
+    )
+    after_runs = snapshot(inc)
+    ref = warehouse_factory("spark")
+    incremental.add_junk_value(ref.use_project_copy(), incremental.JUNK_VALUE)
+    ref.load_tables(incremental.SOURCE_SCHEMA, plan.tables(range(1, incremental.N_BATCHES + 1)))
+    if not _spark_build(ref, runs, "full refresh on all batches", "--full-refresh"):
+        return runs
+    reference = snapshot(ref)
+    runs.final = {
+        name: table_diff(name, after_runs[name], reference[name], "incremental", "full refresh")
+        for name in incremental.PUBLISHED
+    }
+    before = snapshot(inc, exclude=())
+    if not _spark_build(inc, runs, "re-run without new data", "--exclude-resource-type", "test"):
+        return runs
+    after = snapshot(inc, exclude=())
+    runs.rerun = {
+        name: table_diff(name, after[name], before[name], "re-run", "before") for name in incremental.PUBLISHED
+    }
+    return runs
+
+
+def test_incremental_builds_succeed(incremental_runs: SparkRuns) -> None:
+    incremental_runs.require()
+    # the runs really were incremental: the message index kept rows written by every run
+    assert incremental_runs.stamps == len(RUNS), incremental_runs.seconds
+
+
+@pytest.mark.parametrize("relation", incremental.PUBLISHED)
+def test_incremental_equals_full_refresh(incremental_runs: SparkRuns, relation: str) -> None:
+    incremental_runs.require()
+    diff = incremental_runs.final[relation]
+    assert not diff, f"[spark] after {len(RUNS)} incremental runs:\n" + "\n".join(diff)
+
+
+@pytest.mark.parametrize("relation", incremental.PUBLISHED)
+def test_rerun_without_new_data_changes_no_row(incremental_runs: SparkRuns, relation: str) -> None:
+    incremental_runs.require()
+    diff = incremental_runs.rerun[relation]
+    assert not diff, "[spark] re-run without new data:\n" + "\n".join(diff)
