@@ -9,7 +9,7 @@
     Message ids received more than once (a client retry, a loader replay), per source table, from
     the message index (which counts receipts). The staging views keep the first receipt of these
     and pass every other row straight through, so a staging view never sorts every message.
-    Incremental: the index rows this run wrote (a count only ever grows).
+    Incremental: the index rows written since the last complete run (a count only ever grows).
 -#}
 
 select source_table, message_id, n_receipts
@@ -17,5 +17,5 @@ from {{ ref('int_idstitch__messages') }}
 where
     n_receipts > 1
     {%- if is_incremental() %}
-    and changed_in_run_at = {{ idstitch.run_stamp() }}
+    and {{ idstitch.changed_since_complete_run() }}
     {%- endif %}
