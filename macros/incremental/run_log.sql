@@ -235,11 +235,10 @@
             {%- do run_query('rollback') -%}
             {{ exceptions.raise_compiler_error(
                 'idstitch: another run is building this target: ' ~ other_holder ~ ' (invocation ' ~ other
-                ~ ', started ' ~ other_started[:19] ~ ' UTC; ' ~ why ~ '). Two runs at once would '
-                ~ 'interleave their writes, so this run stops before writing anything: run again when '
-                ~ 'it has finished. A killed run stops counting as running when its process is gone '
-                ~ '(idstitch run) or ' ~ timeout ~ ' minutes after its last model (plain dbt, var '
-                ~ 'idstitch__run_lock_timeout_minutes); the next run then takes over its changes.') }}
+                ~ ', started ' ~ other_started[:19] ~ ' UTC; ' ~ why ~ '). This run stops before writing '
+                ~ 'anything, so the two never interleave: run again when it has finished. A killed run '
+                ~ 'stops counting as running when its process is gone (idstitch run) or ' ~ timeout
+                ~ ' minutes after its last model (plain dbt; var idstitch__run_lock_timeout_minutes).') }}
         {%- endif -%}
         {%- do run_query(
             "insert into " ~ log ~ " (invocation_id, run_started_at, event, logged_at, command, holder)"

@@ -173,6 +173,14 @@ class Warehouse:
             with contextlib.suppress(Exception):  # the server may already be gone at session teardown
                 self.pg.drop_database(self.database)
 
+    def disconnect(self) -> None:
+        """Close this object's own database connection (the next query opens a new one): needed before
+        the Postgres database is copied or dropped, or when the server goes away under it."""
+        if self._pg_conn is not None:
+            with contextlib.suppress(Exception):
+                self._pg_conn.close()
+            self._pg_conn = None
+
     def __repr__(self) -> str:
         return (
             f"Warehouse({self.target}, database={self.database}, schema={self.schema}, dir={self.base_dir})"
