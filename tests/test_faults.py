@@ -38,7 +38,17 @@ import pytest
 from helpers.forked_dbt import SCRIPTS_DIR, ForkedDbt, KillAt, RunResult
 from helpers.pgserver import PgServer, postgres_server
 from helpers.warehouse import Warehouse, dbt_executable, quote_ident
-from test_incremental import BUILD_VARS, SOURCE_SCHEMA, Plan, Table, _norm, make_plan, table_diff
+from test_incremental import (
+    BUILD_VARS,
+    SECOND,
+    SOURCE_SCHEMA,
+    Plan,
+    Table,
+    _norm,
+    format_ts,
+    make_plan,
+    table_diff,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +62,7 @@ PUBLISHED = (
 # merges two persons: the id tuples add up), then batch 10. DuckDB: run 1 on 1-5, then batch 6 (an earlier
 # receipt replaces a stored winner: the id tuples are recomputed).
 PG_BATCHES = (range(1, 9), [9], [10])
-DUCKDB_BATCHES = (range(1, 6), [6])
+DUCKDB_BATCHES = (range(1, 6), [6], [7])
 CLOSURES = ("user_groups", "anonymous_groups")
 DUCKDB_KILLS = (  # a subset: one kill after each group of stateful models commits, and one in a closure
     KillAt(node="int_idstitch__id_tuples"),
@@ -262,7 +272,7 @@ def postgres_case(pg_server: PgServer, plan: Plan, tmp_path_factory: pytest.Temp
 
 @pytest.fixture(scope="module")
 def duckdb_case(plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Case]:
-    first, new = DUCKDB_BATCHES
+    first, new, _ = DUCKDB_BATCHES
     wh = Warehouse("duckdb", tmp_path_factory.mktemp("faults-duckdb"))
     case = _build_case("duckdb", wh, plan, first, new, None)
     try:
@@ -367,6 +377,43 @@ def test_killed_run_then_rerun_duckdb(duckdb_case: Case, point: KillAt) -> None:
     assert not problems, "\n".join(problems[:40])
     assert leftovers(case.wh, case.relations) == []
     print(f"\n[duckdb] killed at {point}; re-run {seconds:.1f} s")
+
+
+def next_data(plan: Plan, engine: str) -> dict[str, list[dict[str, str | None]]]:
+    """The batch after the faulty run's, plus a later copy of three tracks first loaded in the faulty run's
+    batch: the index rewrites those rows (one more receipt) after the killed run wrote them as new."""
+    _, new, following = PG_BATCHES if engine == "postgres" else DUCKDB_BATCHES
+    data = plan.tables(following)
+    newest = plan.max_received(max(new))
+    tracks = sorted((m for m in plan.batch(max(new)) if m.table == "tracks" and not m.case), key=lambda m: m.key)
+    for k, m in enumerate(tracks[:3]):
+        data["tracks"].append({**m.row, "received_at": format_ts(newest + (k + 1) * SECOND)})
+    return data
+
+
+@pytest.mark.parametrize("engine, point", [
+    ("duckdb", KillAt(node="idstitch__fct_pages")),
+    pytest.param("postgres", KillAt(node="int_idstitch__id_tuples"), marks=pytest.mark.postgres),
+], ids=["duckdb", "postgres"])
+def test_new_data_between_kill_and_rerun(engine: str, point: KillAt, plan: Plan,
+                                         request: pytest.FixtureRequest) -> None:
+    """The usual case on a schedule: the killed run is followed by the next batch before anything runs
+    again. The re-run equals one clean run over both batches — the killed run's half-consumed changes (on
+    Postgres: messages it indexed as new, three of them received again since) are not lost."""
+    case: Case = request.getfixturevalue(f"{engine}_case")
+    data = next_data(plan, engine)
+    case.restore()
+    case.wh.load_tables(SOURCE_SCHEMA, data, append=True)
+    require(case.dbt.run("run", hold_lock=True), "the clean run over both batches")
+    reference = snapshot(case.wh, case.relations)
+    case.restore()
+    killed = case.dbt.run("run", kill_at=point, hold_lock=True)
+    assert killed.killed, killed
+    case.wh.load_tables(SOURCE_SCHEMA, data, append=True)
+    require(case.dbt.run("run", hold_lock=True), "the re-run with the next batch")
+    problems = differences(snapshot(case.wh, case.relations), reference, "killed + next batch + re-run")
+    assert not problems, "\n".join(problems[:40])
+    assert leftovers(case.wh, case.relations) == []
 
 
 # ---------------------------------------------------------------------------------------------- readers
