@@ -29,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -494,18 +495,9 @@ def test_two_plain_dbt_runs_at_once_postgres(postgres_case: Case) -> None:
     the other stops before writing, naming the run in progress; the outputs are those of a single run."""
     case = postgres_case
     case.restore()
-    procs = []
-    for k in range(2):
-        target = case.wh.base_dir / f"target-{k}"
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir()
-        with contextlib.suppress(FileNotFoundError):  # skip the full parse
-            shutil.copy2(case.wh.target_path / "partial_parse.msgpack", target / "partial_parse.msgpack")
-        env = {**case.wh.dbt_env(), "DBT_TARGET_PATH": str(target)}
-        argv = [dbt_executable(), "run", "--vars", json.dumps(BUILD_VARS)]
-        procs.append(subprocess.Popen(argv, cwd=case.wh.project_dir, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
-    results = sorted((finish(p) for p in procs), key=lambda r: r.code)
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(plain_dbt_run, case.wh, str(k)) for k in range(2)]
+        results = sorted((run.result() for run in runs), key=lambda r: r.code)
     assert results[0].code == 0 and results[1].code != 0, "\n".join(map(str, results))
     assert "another run is building this target" in results[1].out, results[1]
     problems = differences(snapshot(case.wh, case.relations), case.clean, "two plain runs at once")
@@ -536,6 +528,71 @@ def test_killed_plain_dbt_run_blocks_until_its_lock_lapses(postgres_case: Case) 
     assert not problems, "\n".join(problems[:40])
     events = [e for _, e in run_log(case.wh, case.relations)]
     assert events.count("abandoned") == 1 and events[-1] == "complete", events
+
+
+def plain_dbt_run(wh: Warehouse, name: str) -> Exit:
+    """``dbt run`` in a subprocess with a target path of its own (two dbt processes must not share one)."""
+    target = wh.base_dir / f"target-{name}"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    with contextlib.suppress(FileNotFoundError):  # skip the full parse
+        shutil.copy2(wh.target_path / "partial_parse.msgpack", target / "partial_parse.msgpack")
+    env = {**wh.dbt_env(), "DBT_TARGET_PATH": str(target)}
+    proc = subprocess.Popen([dbt_executable(), "run", "--vars", json.dumps(BUILD_VARS)], cwd=wh.project_dir,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return finish(proc)
+
+
+def test_a_run_inside_a_model_is_alive(postgres_case: Case) -> None:
+    """Postgres: while a plain run is inside a model (here: paused in the closure's loop), a second plain
+    run stops, saying so — the model holds the shared run lock for its transaction."""
+    case = postgres_case
+    case.restore()
+    refused: list[Exit] = []
+    paused = case.dbt.run("run", pause_at=KillAt(log="idstitch closure anonymous_groups: round 1:"),
+                          on_pause=lambda: refused.append(plain_dbt_run(case.wh, "second")))
+    require(paused, "the paused run")
+    assert refused and refused[0].code != 0, refused
+    assert "another run is building this target" in refused[0].out, refused[0]
+    assert "one of its models is running" in refused[0].out, refused[0]
+    problems = differences(snapshot(case.wh, case.relations), case.clean, "paused run")
+    assert not problems, "\n".join(problems[:40])
+
+
+def test_a_run_taken_for_dead_stops_at_its_next_model(postgres_case: Case) -> None:
+    """Postgres: when another run wrongly took a plain run for dead (quiet between two models for longer
+    than the timeout) and logged it abandoned, the old run finds out at its next model and stops there —
+    the two never write side by side; the next run then completes the work and equals the clean run."""
+    case = postgres_case
+    case.restore()
+    schema = case.relations["int_idstitch__run_config"][0]
+    log = f"{quote_ident(schema)}.{RUN_LOG}"
+    key = f'idstitch run "{case.wh.database}"."{schema}"."{RUN_LOG}"'  # idstitch.run_lock_key
+    point = KillAt(node="int_idstitch__identity_map")  # no other model runs beside it
+
+    def take_over() -> None:  # what a run that found it dead does (idstitch.postgres__start_run)
+        assert case.pg is not None
+        with contextlib.closing(case.pg.connect(case.wh.database, autocommit=False)) as conn:
+            with conn.cursor() as cur:
+                cur.execute(f"lock table {log} in share row exclusive mode")
+                cur.execute("select pg_try_advisory_xact_lock(hashtext(%s))", (key,))
+                assert cur.fetchone()[0], "a model of the paused run is running"
+                cur.execute(
+                    f"insert into {log} (invocation_id, run_started_at, event, logged_at, command, holder) "
+                    f"select invocation_id, run_started_at, 'abandoned', logged_at, command, 'the test' from {log} "
+                    f"where event = 'started' and invocation_id not in (select invocation_id from {log} "
+                    "where event <> 'started')"
+                )
+            conn.commit()
+
+    paused = case.dbt.run("run", pause_at=point, on_pause=take_over)
+    assert not paused.ok and point.node in paused.started, paused
+    assert "lost the run lock" in paused.messages.get(str(point.node), ""), paused
+    later = paused.started[paused.started.index(str(point.node)):]
+    assert not [n for n in later if paused.finished.get(n) == "success"], paused
+    require(case.dbt.run("run"), "the run after")
+    problems = differences(snapshot(case.wh, case.relations), case.clean, "taken over + re-run")
+    assert not problems, "\n".join(problems[:40])
 
 
 # ---------------------------------------------------------------------------------------------- server gone

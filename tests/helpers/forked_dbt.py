@@ -12,6 +12,9 @@ what makes killing a run at every model affordable.
         killed = dbt.run("run", kill_at=KillAt(node="int_idstitch__messages"))
         assert killed.killed
 
+A run can also be paused at such a point (``pause_at``) while the caller does something to the warehouse
+(``on_pause``), then resumed.
+
 The manifest is parsed for the warehouse's profile and the given vars: every command must use the same
 vars (they are added to each command) and the same project. Run ``python -m helpers.forked_dbt`` only
 through :class:`ForkedDbt`.
@@ -22,11 +25,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +68,7 @@ class RunResult:
     killed: bool
     started: list[str] = field(default_factory=list)  # node names in start order
     finished: dict[str, str] = field(default_factory=dict)  # node name -> status
+    messages: dict[str, str] = field(default_factory=dict)  # node name -> message, for nodes not ok
     logs: list[str] = field(default_factory=list)  # lines the project logged (log(..., info=True))
     error: str = ""  # the exception dbt raised, if any
 
@@ -72,7 +78,7 @@ class RunResult:
 
     def __str__(self) -> str:
         status = "killed" if self.killed else f"exit {self.returncode}"
-        failed = {n: s for n, s in self.finished.items() if s not in ("success", "pass")}
+        failed = {n: s for n, s in self.finished.items() if s not in ("success", "pass", "skipped")}
         return f"dbt {' '.join(self.args)}: {status}; started {len(self.started)} nodes; not ok: {failed} {self.error}"
 
 
@@ -102,27 +108,62 @@ class ForkedDbt:
     def _vars_args(self) -> list[str]:
         return ["--vars", json.dumps(self.vars)] if self.vars else []
 
-    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
+    def _send(self, request: dict[str, Any]) -> None:
+        assert self._proc.stdin is not None
         self._proc.stdin.write(json.dumps(request) + "\n")
         self._proc.stdin.flush()
+
+    def _reply(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if not line:
             raise RuntimeError(f"the dbt fork server died (exit {self._proc.poll()})")
         return dict(json.loads(line))
 
-    def run(self, *args: str, kill_at: KillAt | None = None, hold_lock: bool = False) -> RunResult:
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        self._send(request)
+        return self._reply()
+
+    def run(
+        self,
+        *args: str,
+        kill_at: KillAt | None = None,
+        hold_lock: bool = False,
+        pause_at: KillAt | None = None,
+        on_pause: Callable[[], None] | None = None,
+        timeout: float = 600,
+    ) -> RunResult:
         """``dbt <args>`` in a forked child; with ``kill_at`` the child is SIGKILLed at that point (if the
         run gets there: ``killed`` says whether it did). With ``hold_lock`` the child first takes the run
-        lock the way ``idstitch run`` does (idstitch.runlock), so a killed child's lock dies with it."""
+        lock the way ``idstitch run`` does (idstitch.runlock), so a killed child's lock dies with it. With
+        ``pause_at`` the child waits at that point until ``on_pause`` (called here) has returned."""
         argv = [*args, *self._vars_args()]
-        reply = self._ask({"run": argv, "kill": kill_at.to_json() if kill_at else None, "hold_lock": hold_lock})
+        request: dict[str, Any] = {"run": argv, "kill": kill_at.to_json() if kill_at else None, "hold_lock": hold_lock}
+        if pause_at is None:
+            reply = self._ask(request)
+        else:
+            with tempfile.TemporaryDirectory() as pause_dir:
+                self._send({**request, "pause": {**pause_at.to_json(), "dir": pause_dir}})
+                paused, resume = Path(pause_dir) / "paused", Path(pause_dir) / "resume"
+                assert self._proc.stdout is not None
+                deadline = time.monotonic() + timeout
+                while not paused.exists() and time.monotonic() < deadline:
+                    if select.select([self._proc.stdout], [], [], 0.05)[0]:  # ended without pausing
+                        break
+                if paused.exists():
+                    try:
+                        if on_pause is not None:
+                            on_pause()
+                    finally:
+                        resume.touch()
+                reply = self._reply()
         return RunResult(
             args=list(args),
             returncode=reply["returncode"],
             killed=bool(reply["killed"]),
             started=list(reply["started"]),
             finished=dict(reply["finished"]),
+            messages=dict(reply["messages"]),
             logs=list(reply["logs"]),
             error=str(reply.get("error") or ""),
         )
@@ -149,10 +190,24 @@ class ForkedDbt:
 # ---------------------------------------------------------------------------------------------- the server
 
 
+def _at(point: Mapping[str, Any] | None, node: str | None = None, message: str | None = None) -> bool:
+    if not point:
+        return False
+    if node is not None:
+        return point.get("node") == node
+    return bool(point.get("log")) and message is not None and point["log"] in message
+
+
 def _child(
-    manifest: Any, argv: Sequence[str], kill: Mapping[str, Any] | None, hold_lock: bool, events_path: str
+    manifest: Any,
+    argv: Sequence[str],
+    kill: Mapping[str, Any] | None,
+    pause: Mapping[str, Any] | None,
+    hold_lock: bool,
+    events_path: str,
 ) -> None:
-    """In the forked child: run dbt, append events to ``events_path``, kill ourselves at the kill point."""
+    """In the forked child: run dbt, append events to ``events_path``, kill ourselves at the kill point
+    (pause at the pause point until the parent says resume)."""
     from dbt.cli.main import dbtRunner
 
     events = open(events_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed by os._exit
@@ -161,22 +216,29 @@ def _child(
         events.write(json.dumps({"kind": kind, **data}) + "\n")
         events.flush()
 
+    def reached(node: str | None = None, message: str | None = None) -> None:
+        if _at(kill, node, message):
+            record("killed")
+            os.kill(os.getpid(), signal.SIGKILL)
+        if pause and _at(pause, node, message):
+            Path(pause["dir"], "paused").touch()
+            while not Path(pause["dir"], "resume").exists():
+                time.sleep(0.05)
+
     def callback(event: Any) -> None:
         name = event.info.name
         if name == "NodeStart":
             node = event.data.node_info.node_name
             record("start", node=node)
-            if kill and kill.get("node") == node:
-                record("killed")
-                os.kill(os.getpid(), signal.SIGKILL)
+            reached(node=node)
         elif name == "NodeFinished":
-            record("finished", node=event.data.node_info.node_name, status=str(event.data.run_result.status))
+            result = event.data.run_result
+            record("finished", node=event.data.node_info.node_name, status=str(result.status),
+                   message=str(result.message or ""))
         elif name == "JinjaLogInfo":
             message = str(event.data.msg)
             record("log", message=message)
-            if kill and kill.get("log") and kill["log"] in message:
-                record("killed")
-                os.kill(os.getpid(), signal.SIGKILL)
+            reached(message=message)
 
     try:
         if hold_lock:
@@ -218,7 +280,8 @@ def _serve() -> None:
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                _child(manifest, request["run"], request.get("kill"), bool(request.get("hold_lock")), events_path)
+                _child(manifest, request["run"], request.get("kill"), request.get("pause"),
+                       bool(request.get("hold_lock")), events_path)
             _, status = os.waitpid(pid, 0)
             reply = _read_events(events_path)
             os.unlink(events_path)
@@ -231,6 +294,7 @@ def _serve() -> None:
 def _read_events(path: str) -> dict[str, Any]:
     started: list[str] = []
     finished: dict[str, str] = {}
+    messages: dict[str, str] = {}
     logs: list[str] = []
     error = ""
     with open(path, encoding="utf-8") as fh:
@@ -243,11 +307,13 @@ def _read_events(path: str) -> dict[str, Any]:
                 started.append(event["node"])
             elif event["kind"] == "finished":
                 finished[event["node"]] = event["status"]
+                if event["status"] not in ("success", "pass"):
+                    messages[event["node"]] = event.get("message", "")
             elif event["kind"] == "log":
                 logs.append(event["message"])
             elif event["kind"] == "error":
                 error = event["message"]
-    return {"started": started, "finished": finished, "logs": logs, "error": error}
+    return {"started": started, "finished": finished, "messages": messages, "logs": logs, "error": error}
 
 
 def _release_duckdb() -> None:
