@@ -515,7 +515,7 @@ def test_killed_plain_dbt_run_blocks_until_its_lock_lapses(postgres_case: Case) 
     assert killed.killed, killed
     refused = case.dbt.run("run")
     assert not refused.ok and "another run is building this target" in refused.error, refused
-    assert "its last model finished" in refused.error, refused
+    assert "its last model finished" in refused.error and "idstitch.release_run_lock" in refused.error, refused
     cli = finish(start_cli_run(case.wh))
     assert_one_line_error(cli, "another run is building this target")
     internal = case.relations["int_idstitch__run_config"][0]
@@ -530,16 +530,17 @@ def test_killed_plain_dbt_run_blocks_until_its_lock_lapses(postgres_case: Case) 
     assert events.count("abandoned") == 1 and events[-1] == "complete", events
 
 
-def plain_dbt_run(wh: Warehouse, name: str) -> Exit:
-    """``dbt run`` in a subprocess with a target path of its own (two dbt processes must not share one)."""
+def plain_dbt_run(wh: Warehouse, name: str, *args: str) -> Exit:
+    """``dbt run`` (or ``dbt <args>``) in a subprocess with a target path of its own (two dbt processes must
+    not share one)."""
     target = wh.base_dir / f"target-{name}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
     with contextlib.suppress(FileNotFoundError):  # skip the full parse
         shutil.copy2(wh.target_path / "partial_parse.msgpack", target / "partial_parse.msgpack")
     env = {**wh.dbt_env(), "DBT_TARGET_PATH": str(target)}
-    proc = subprocess.Popen([dbt_executable(), "run", "--vars", json.dumps(BUILD_VARS)], cwd=wh.project_dir,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([dbt_executable(), *(args or ("run",)), "--vars", json.dumps(BUILD_VARS)],
+                            cwd=wh.project_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return finish(proc)
 
 
@@ -560,32 +561,17 @@ def test_a_run_inside_a_model_is_alive(postgres_case: Case) -> None:
 
 
 def test_a_run_taken_for_dead_stops_at_its_next_model(postgres_case: Case) -> None:
-    """Postgres: when another run wrongly took a plain run for dead (quiet between two models for longer
-    than the timeout) and logged it abandoned, the old run finds out at its next model and stops there —
-    the two never write side by side; the next run then completes the work and equals the clean run."""
+    """Postgres: when a plain run is wrongly taken for dead between two models (here: released by hand with
+    `dbt run-operation idstitch.release_run_lock`, which a run quiet for longer than the timeout also
+    gets), it finds out at its next model and stops there — never writing beside the run that took
+    over; the next run then completes the work and equals the clean run."""
     case = postgres_case
     case.restore()
-    schema = case.relations["int_idstitch__run_config"][0]
-    log = f"{quote_ident(schema)}.{RUN_LOG}"
-    key = f'idstitch run "{case.wh.database}"."{schema}"."{RUN_LOG}"'  # idstitch.run_lock_key
     point = KillAt(node="int_idstitch__identity_map")  # no other model runs beside it
-
-    def take_over() -> None:  # what a run that found it dead does (idstitch.postgres__start_run)
-        assert case.pg is not None
-        with contextlib.closing(case.pg.connect(case.wh.database, autocommit=False)) as conn:
-            with conn.cursor() as cur:
-                cur.execute(f"lock table {log} in share row exclusive mode")
-                cur.execute("select pg_try_advisory_xact_lock(hashtext(%s))", (key,))
-                assert cur.fetchone()[0], "a model of the paused run is running"
-                cur.execute(
-                    f"insert into {log} (invocation_id, run_started_at, event, logged_at, command, holder) "
-                    f"select invocation_id, run_started_at, 'abandoned', logged_at, command, 'the test' from {log} "
-                    f"where event = 'started' and invocation_id not in (select invocation_id from {log} "
-                    "where event <> 'started')"
-                )
-            conn.commit()
-
-    paused = case.dbt.run("run", pause_at=point, on_pause=take_over)
+    released: list[Exit] = []
+    paused = case.dbt.run("run", pause_at=point, on_pause=lambda: released.append(
+        plain_dbt_run(case.wh, "release", "run-operation", "idstitch.release_run_lock")))
+    assert released and released[0].code == 0 and "run lock released" in released[0].out, released
     assert not paused.ok and point.node in paused.started, paused
     assert "lost the run lock" in paused.messages.get(str(point.node), ""), paused
     later = paused.started[paused.started.index(str(point.node)):]

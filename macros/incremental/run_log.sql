@@ -203,9 +203,31 @@
     (Hooks run on an autocommit connection: the transaction is explicit.)
 -#}
 {% macro postgres__start_run(log, holder) -%}
-    {%- set timeout = var('idstitch__run_lock_timeout_minutes') | int -%}
-    {%- set now = "(clock_timestamp() at time zone 'UTC')" -%}
     {%- do run_query('begin') -%}
+    {%- set alive = idstitch.abandon_dead_runs(log, 'found dead by ' ~ invocation_id) -%}
+    {%- if alive -%}
+        {%- do run_query('rollback') -%}
+        {{ exceptions.raise_compiler_error(
+            'idstitch: another run is building this target: ' ~ alive[0].holder ~ ' (invocation '
+            ~ alive[0].invocation_id ~ ', started ' ~ alive[0].started ~ ' UTC; ' ~ alive[0].why ~ '). This run '
+            ~ 'stops before writing anything: run again when it has finished. A killed plain dbt run counts '
+            ~ 'as running for ' ~ var('idstitch__run_lock_timeout_minutes') ~ ' minutes after its last model '
+            ~ '(an idstitch run: until its process is gone); if you know it is dead, '
+            ~ '`dbt run-operation idstitch.release_run_lock`.') }}
+    {%- endif -%}
+    {%- do idstitch.log_run_started(log, holder) -%}
+    {%- do run_query('commit') -%}
+{%- endmacro %}
+
+
+{% macro abandon_dead_runs(log, reason, timeout_minutes=none) -%}
+    {#-
+        Postgres, inside the caller's transaction: lock the run log (acquirers queue here), log every run
+        without an end row that is dead as 'abandoned' (with `reason`), and return the live ones:
+        [{invocation_id, holder, started, why}].
+    -#}
+    {%- set timeout = (var('idstitch__run_lock_timeout_minutes') if timeout_minutes is none else timeout_minutes) | int -%}
+    {%- set now = "(clock_timestamp() at time zone 'UTC')" -%}
     {%- do run_query('lock table ' ~ log ~ ' in share row exclusive mode') -%}
     {%- set models_idle = run_query(
         'select pg_try_advisory_xact_lock(' ~ idstitch.run_lock_key(log) ~ ')').columns[0].values()[0] -%}
@@ -221,6 +243,7 @@
         ~ " where started.event = 'started' and started.invocation_id <> '" ~ invocation_id ~ "'"
         ~ "   and not exists (select 1 from " ~ log ~ " as ended"
         ~ "                   where ended.invocation_id = started.invocation_id and ended.event <> 'started')") -%}
+    {%- set alive = [] -%}
     {%- for row in running -%}
         {%- set other, other_holder, other_started, quiet_seconds, by_cli, cli_alive, recent = row -%}
         {%- set why = none -%}
@@ -231,23 +254,50 @@
         {%- elif not by_cli and recent -%}
             {%- set why = 'its last model finished ' ~ quiet_seconds ~ ' s ago' -%}
         {%- endif -%}
-        {%- if why is not none -%}
-            {%- do run_query('rollback') -%}
-            {{ exceptions.raise_compiler_error(
-                'idstitch: another run is building this target: ' ~ other_holder ~ ' (invocation ' ~ other
-                ~ ', started ' ~ other_started[:19] ~ ' UTC; ' ~ why ~ '). This run stops before writing '
-                ~ 'anything, so the two never interleave: run again when it has finished. A killed run '
-                ~ 'stops counting as running when its process is gone (idstitch run) or ' ~ timeout
-                ~ ' minutes after its last model (plain dbt; var idstitch__run_lock_timeout_minutes).') }}
+        {%- if why is none -%}
+            {%- do run_query(
+                "insert into " ~ log ~ " (invocation_id, run_started_at, event, logged_at, command, holder)"
+                ~ " select invocation_id, run_started_at, 'abandoned', " ~ idstitch.log_clock() ~ ", command, "
+                ~ idstitch.string_literal(reason)
+                ~ " from " ~ log ~ " where invocation_id = '" ~ other ~ "' and event = 'started'") -%}
+        {%- else -%}
+            {%- do alive.append({'invocation_id': other, 'holder': other_holder, 'started': other_started[:19],
+                                 'why': why}) -%}
         {%- endif -%}
-        {%- do run_query(
-            "insert into " ~ log ~ " (invocation_id, run_started_at, event, logged_at, command, holder)"
-            ~ " select invocation_id, run_started_at, 'abandoned', " ~ idstitch.log_clock() ~ ", command, "
-            ~ idstitch.string_literal('found dead by ' ~ invocation_id)
-            ~ " from " ~ log ~ " where invocation_id = '" ~ other ~ "' and event = 'started'") -%}
     {%- endfor -%}
-    {%- do idstitch.log_run_started(log, holder) -%}
+    {{ return(alive) }}
+{%- endmacro %}
+
+
+{% macro release_run_lock() -%}
+    {#-
+        `dbt run-operation idstitch.release_run_lock`: for a plain dbt run you know is dead (killed,
+        interrupted with Ctrl-C) that still blocks the next run for idstitch__run_lock_timeout_minutes.
+        Logs every run without an end row as abandoned — except one with a model running, or whose
+        `idstitch run` process is alive. Safe even if you are wrong: a run found abandoned stops at
+        its next model (idstitch.hold_run_lock).
+    -#}
+    {{ return(adapter.dispatch('release_run_lock', 'idstitch')()) }}
+{%- endmacro %}
+
+{% macro default__release_run_lock() -%}
+    {{ log('idstitch: no run lock to release on ' ~ target.type ~ ' (the engine locks the database itself)', info=True) }}
+{%- endmacro %}
+
+{% macro postgres__release_run_lock() -%}
+    {%- set run_log = idstitch.run_log_relation() -%}
+    {%- if adapter.get_relation(database=run_log.database, schema=run_log.schema, identifier=run_log.identifier) is none -%}
+        {{ log('idstitch: no run log yet, nothing to release', info=True) }}
+        {{ return('') }}
+    {%- endif -%}
+    {%- do run_query('begin') -%}
+    {%- set alive = idstitch.abandon_dead_runs(run_log, 'released by run-operation ' ~ invocation_id, 0) -%}
     {%- do run_query('commit') -%}
+    {%- for run in alive -%}
+        {{ log('idstitch: not released, it is alive: ' ~ run.holder ~ ' (invocation ' ~ run.invocation_id ~ '; '
+               ~ run.why ~ ')', info=True) }}
+    {%- endfor -%}
+    {{ log('idstitch: run lock released' ~ (' (a live run still holds it)' if alive else ''), info=True) }}
 {%- endmacro %}
 
 
