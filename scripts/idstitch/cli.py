@@ -92,7 +92,11 @@ progress line per finished model, then what the run did:
   refused links    links a guard refused, by reason; quarantined identifiers (identity_refusals)
 
 Plain runs are incremental; --full-refresh rebuilds everything (person_changes is kept). dbt's own output
-is not shown: its full debug log is in the log path (logs/dbt.log)."""
+is not shown: its full debug log is in the log path (logs/dbt.log).
+
+One run per target at a time: the run holds a lock for the build (Postgres: a session lock, dropped if
+this process dies; DuckDB: the database file), and a second run exits 2 naming the first. A run that was
+killed or lost its database is taken over by the next one: no full refresh needed."""
 
 RUN_EPILOG = f"""\
 examples:
