@@ -2,7 +2,8 @@
     {#- on-run-start: refuse impossible settings before any table is touched. -#}
     {%- set problems = [] -%}
     {%- for name in ['idstitch__max_links_per_identifier', 'idstitch__session_gap_minutes', 'idstitch__lookback_hours',
-                     'idstitch__closure_max_rounds', 'idstitch__closure_max_jumps'] -%}
+                     'idstitch__closure_max_rounds', 'idstitch__closure_max_jumps',
+                     'idstitch__run_lock_timeout_minutes'] -%}
         {%- set value = var(name) -%}
         {%- if value is not number or value is boolean or value < 1 or value != value | int -%}
             {%- do problems.append(name ~ ' must be a whole number ≥ 1, got ' ~ value) -%}

@@ -1,6 +1,8 @@
 {% macro run_stamp() -%}
     {#- This invocation's start time as a timestamp literal: the same for every model of one
-        `dbt build`, so "rows written by this run" is `changed_in_run_at = run_stamp()`. -#}
+        `dbt build`, so "rows written by this run" is `changed_in_run_at = run_stamp()`. Models
+        read what changed with idstitch.changed_since_complete_run() instead: this run's rows and
+        those of unfinished runs since the last complete one (macros/incremental/run_log.sql). -#}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
 {%- endmacro %}
 
@@ -33,25 +35,33 @@
 {%- endmacro %}
 
 
-{% macro messages_replaced_this_run() -%}
+{% macro recompute_id_tuples() -%}
     {#-
-        True when this run's message index rows include a replaced winner (an earlier receipt of
-        a known message arrived late): additive models then recompute everything instead of
-        adding up, because the old winner's contribution cannot be subtracted. Rare by nature.
+        True when the id tuples must be recomputed from the index instead of adding up the new
+        messages: a message's winner was replaced since the last complete run (an earlier receipt
+        arrived late: the old winner's contribution cannot be subtracted), the index was rebuilt
+        since (every row is 'rebuilt', not new), or the tuples themselves were written by an
+        unfinished run since (a killed run may have added messages the index still calls new).
+        Rare by nature. Read by the model and by its pre-hook, both before it writes.
     -#}
     {%- if not execute or not idstitch.is_incremental_run() -%}{{ return(false) }}{%- endif -%}
+    {%- if 'changed_in_run_at' not in adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+        {{ return(true) }}  {#- built before the tuples carried a stamp #}
+    {%- endif -%}
+    {%- set since = idstitch.changed_since_complete_run() -%}
     {%- set result = run_query(
-        "select count(*) from " ~ ref('int_idstitch__messages')
-        ~ " where change_kind = 'replaced' and changed_in_run_at = " ~ idstitch.run_stamp()) -%}
+        "select (select count(*) from " ~ ref('int_idstitch__messages')
+        ~ " where change_kind in ('replaced', 'rebuilt') and " ~ since ~ ")"
+        ~ " + (select count(*) from " ~ this ~ " where " ~ since ~ ")") -%}
     {{ return(result.columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
 
-{% macro clear_if_messages_replaced() -%}
-    {#- pre-hook of an additive incremental model: when this run recomputes it from the index (a
-        winner was replaced, see messages_replaced_this_run), empty it first, so the delete+insert
-        that follows leaves exactly the recomputed rows. -#}
-    {%- if idstitch.is_incremental_run() and idstitch.messages_replaced_this_run() -%}
+{% macro clear_if_recomputed() -%}
+    {#- pre-hook of the id tuples: when this run recomputes them from the index (see
+        recompute_id_tuples), empty the table first, so the delete+insert that follows leaves
+        exactly the recomputed rows. -#}
+    {%- if idstitch.is_incremental_run() and idstitch.recompute_id_tuples() -%}
         {{ idstitch.delete_rows(this) }}
     {%- else -%}
         select 1

@@ -1,15 +1,16 @@
 {% macro shared_devices_to_recompute() -%}
     {#-
         The shared devices (clean anonymous ids) whose sessions an incremental run recomputes:
-        a device whose own value changed person or status, a device with a message this run
-        wrote to the index, a device where a user id seen on it changed person — or every shared
+        a device whose own value changed person or status, a device with a message written to the
+        index, a device where a user id seen on it changed person — since the last complete run
+        (this run's changes and those of a run killed before it consumed them) — or every shared
         device when the session settings differ from those the stored rows were cut with.
     -#}
     {%- set value_persons = ref('int_idstitch__value_persons') -%}
-    {%- set this_run = idstitch.run_stamp() -%}
+    {%- set changed = idstitch.changed_since_complete_run() -%}
     select identifier
     from {{ value_persons }}
-    where value_type = 'anonymous_id' and identifier is not null and changed_in_run_at = {{ this_run }}
+    where value_type = 'anonymous_id' and identifier is not null and {{ changed }}
 
     union
 
@@ -17,7 +18,7 @@
     from {{ ref('int_idstitch__messages') }} as messages
     inner join {{ value_persons }} as device_values
         on device_values.value_type = 'anonymous_id' and messages.anonymous_id = device_values.raw_value
-    where messages.changed_in_run_at = {{ this_run }} and device_values.identifier is not null
+    where {{ idstitch.changed_since_complete_run('messages.changed_in_run_at') }} and device_values.identifier is not null
 
     union
 
@@ -25,7 +26,7 @@
     from {{ this }}
     where raw_user_id in (
         select raw_value from {{ value_persons }}
-        where value_type = 'user_id' and changed_in_run_at = {{ this_run }}
+        where value_type = 'user_id' and {{ changed }}
     )
 
     union

@@ -26,8 +26,9 @@
     {%- set scratch = [] -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
-    {{ idstitch.closure_drop_leftovers(this) }}
+    {#- the run lock (a pre-hook) is held before anything is dropped -#}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
+    {{ idstitch.closure_drop_leftovers(this) }}
 
     {#- edges of round 1: both directions, distinct, no self-links -#}
     {%- set edges = idstitch.closure_scratch(this, 'e1', scratch) -%}

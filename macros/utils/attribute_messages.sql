@@ -27,23 +27,25 @@
         {%- endfor -%}
     {%- endif -%}
 
-{%- set changed_in_this_run = 'changed_in_run_at = ' ~ idstitch.run_stamp() %}
+{%- set changed_since_complete = idstitch.changed_since_complete_run() %}
 
 with
 {%- if idstitch.is_incremental_run() %}
 
 {#-
-    Incremental: (re)attribute only the messages this run can have changed — new or re-received
-    messages (the message index's stamp), messages carrying a raw id whose person changed (the
-    value map's stamp), and messages on shared devices whose sessions this run recut — and
-    write only those whose person, method or published (clean) ids differ from the stored row.
+    Incremental: (re)attribute only the messages that can have changed since the last complete
+    run — new or re-received messages (the message index's stamp), messages carrying a raw id
+    whose person changed (the value map's stamp), and messages on shared devices whose sessions
+    were recut — and write only those whose person, method or published (clean) ids differ from
+    the stored row. "Since the last complete run" and not "in this run": a run killed after the
+    value map committed but before the facts leaves its changes for the next run to pick up.
 #}
 
 changed_messages as (
 
     select message_id
     from {{ ref('int_idstitch__messages') }}
-    where source_table = '{{ source_table }}' and {{ changed_in_this_run }}
+    where source_table = '{{ source_table }}' and {{ changed_since_complete }}
 
 ),
 
@@ -56,12 +58,12 @@ messages as (
         {%- for column in id_columns %}
         or {{ column }} in (
             select raw_value from {{ ref('int_idstitch__value_persons') }}
-            where value_type = '{{ column }}' and {{ changed_in_this_run }}
+            where value_type = '{{ column }}' and {{ changed_since_complete }}
         )
         {%- endfor %}
         or message_id in (
             select message_id from {{ ref('int_idstitch__shared_device_sessions') }}
-            where source_table = '{{ source_table }}' and {{ changed_in_this_run }}
+            where source_table = '{{ source_table }}' and {{ changed_since_complete }}
         )
 
 ),

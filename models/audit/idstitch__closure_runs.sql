@@ -3,15 +3,17 @@
     materialized='incremental',
     unique_key=['invocation_id', 'closure_name'],
     on_schema_change='append_new_columns',
+    pre_hook="{{ idstitch.drop_unfinished_changes() }}",
 ) }}
 
 {#-
     One row per closure execution: appended by every run, kept across runs. Besides the closure's
     own figures (rounds, links, identifiers), each row says how much new work the run brought:
     messages written to the message index (new or re-received) and identifiers whose person or
-    status changed.
+    status changed — since the last complete run. Rows of a run that was killed before it
+    completed are replaced by the next run's (pre-hook), which redoes that run's work.
 -#}
-{%- set this_run = idstitch.run_stamp() %}
+{%- set since_last_complete = idstitch.changed_since_complete_run() %}
 
 with user_groups_log as (
 
@@ -32,11 +34,11 @@ run_work as (
     select
         (
             select count(*) from {{ ref('int_idstitch__messages') }}
-            where changed_in_run_at = {{ this_run }}
+            where {{ since_last_complete }}
         ) as messages_changed,
         (
             select count(*) from {{ ref('int_idstitch__identifier_persons') }}
-            where changed_in_run_at = {{ this_run }}
+            where {{ since_last_complete }}
         ) as identifiers_changed
 
 ),

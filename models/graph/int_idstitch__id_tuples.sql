@@ -1,9 +1,10 @@
-{%- set recompute = not idstitch.is_incremental_run() or idstitch.messages_replaced_this_run() -%}
+{%- set recompute = not idstitch.is_incremental_run() or idstitch.recompute_id_tuples() -%}
 {{ config(
     materialized=idstitch.incremental_materialization(),
     unique_key='tuple_key',
     incremental_strategy='delete+insert',
-    pre_hook="{{ idstitch.clear_if_messages_replaced() }}",
+    on_schema_change='append_new_columns',
+    pre_hook="{{ idstitch.clear_if_recomputed() }}",
 ) }}
 
 {#-
@@ -14,10 +15,12 @@
     table instead of from every message. Raw values: cleaning happens per distinct value in
     int_idstitch__identifier_values.
 
-    Incremental: the new messages of this run are aggregated the same way and added to the stored
-    tuples they share a key with (counts add, first/last widen, first message by first_by — all
-    associative, so the result is what a full build gives). When an earlier receipt replaced a
-    stored winner, the tuples are recomputed from the index instead.
+    Incremental: the messages new since the last complete run are aggregated the same way and added
+    to the stored tuples they share a key with (counts add, first/last widen, first message by
+    first_by — all associative, so the result is what a full build gives). When an earlier receipt
+    replaced a stored winner, or the tuples were written by an unfinished (killed) run since, they
+    are recomputed from the index instead (idstitch.recompute_id_tuples). Rows carry the run that
+    wrote them (changed_in_run_at).
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
 {%- set key_columns = ['source_table', 'anonymous_id', 'user_id', 'previous_id'] + identifier_traits -%}
@@ -45,7 +48,7 @@ with aggregated as (
     where
         source_table in ({{ "'" ~ idstitch.message_sources() | join("', '") ~ "'" }})
         {%- if not recompute %}
-        and changed_in_run_at = {{ idstitch.run_stamp() }}
+        and {{ idstitch.changed_since_complete_run() }}
         and change_kind = 'new'
         {%- endif %}
     group by {{ key_columns | join(', ') }}
@@ -99,4 +102,7 @@ final as (
 )
 {%- endif %}
 
-select * from final
+select
+    *,
+    {{ idstitch.run_stamp() }} as changed_in_run_at
+from final

@@ -8,9 +8,9 @@
 
 {#-
     The identifier → person map as of the last run, and what each run changed in it: rows whose
-    person or status changed are rewritten with previous_person_id (the person before this run)
-    and stamped with the run. idstitch__person_changes reads the stamped rows to log births,
-    merges and splits.
+    person or status changed are rewritten with previous_person_id (the person at the last
+    complete run) and stamped with the run. idstitch__person_changes reads the rows stamped since
+    the last complete run to log births, merges and splits.
 
     Kept across --full-refresh (full_refresh=false): a full rebuild is diffed against the map it
     replaces, so merges and splits caused by a config change are logged too. An identifier that
@@ -28,7 +28,17 @@ with current_map as (
 
 stored as (
 
-    select identifier_type, identifier, person_id, identity_status
+    select
+        identifier_type,
+        identifier,
+        person_id,
+        identity_status,
+        {#- the person before the changes not yet logged: a row an unfinished run rewrote keeps the
+            person it had at the last complete run, so the change log still sees the whole move -#}
+        case
+            when {{ idstitch.changed_since_complete_run() }} then previous_person_id
+            else person_id
+        end as person_before
     from {{ this }}
 
 ),
@@ -40,7 +50,7 @@ changed as (
         coalesce(current_map.identifier, stored.identifier) as identifier,
         current_map.person_id,
         coalesce(current_map.identity_status, 'removed') as identity_status,
-        stored.person_id as previous_person_id
+        stored.person_before as previous_person_id
     from current_map
     full outer join stored
         on current_map.identifier_type = stored.identifier_type

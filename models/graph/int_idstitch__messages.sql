@@ -18,9 +18,12 @@
       All receipts of the ids in the window are ranked again, so a replay that arrives later but
       was received earlier still wins, exactly as in a full build. Only rows that differ from the
       stored ones are written, stamped with this run (changed_in_run_at) and marked new, receipt
-      (only the receipt count changed) or replaced (an earlier receipt arrived late and now wins):
-      downstream models pick up "what changed in this run" from that stamp. A re-run without new
-      data writes nothing.
+      (only the receipt count changed) or replaced (an earlier receipt arrived late and now wins);
+      a full build marks every row rebuilt. Downstream models pick up "what changed" from the
+      stamp: every row stamped since the last complete run (idstitch.changed_since_complete_run),
+      so a run killed after this model committed leaves nothing the next run would miss. A row
+      rewritten before a complete run consumed it keeps its kind (a new message that is then
+      re-received is still new to the id tuples). A re-run without new data writes nothing.
 
     receipts_conflict records a replay whose receipts disagree: different ids or event time under
     one message id (a client bug, a reused id). The first received still wins; the others' ids never
@@ -156,7 +159,7 @@ indexed as (
 stored as (
 
     {#- the stored rows of the window's ids, in one scan of the index -#}
-    select {{ content_columns | join(', ') }}
+    select {{ content_columns | join(', ') }}, change_kind, changed_in_run_at
     from {{ this }} as stored_rows
     where exists (
         select 1
@@ -174,6 +177,9 @@ changed as (
         indexed.*,
         case
             when stored.message_id is null then 'new'
+            {#- not consumed by a complete run yet: new, replaced or rebuilt still is -#}
+            when {{ idstitch.changed_since_complete_run('stored.changed_in_run_at') }}
+                and stored.change_kind <> 'receipt' then stored.change_kind
             {%- for column in all_id_columns + ['event_at', 'received_at'] %}
             when indexed.{{ column }} is distinct from stored.{{ column }} then 'replaced'
             {%- endfor %}
@@ -194,7 +200,7 @@ changed as (
 
 changed as (
 
-    select *, 'new' as change_kind from indexed
+    select *, 'rebuilt' as change_kind from indexed
 
 ),
 {%- endif %}

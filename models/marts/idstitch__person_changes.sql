@@ -3,8 +3,11 @@
     materialized='incremental',
     full_refresh=false,
     on_schema_change='fail',
-    pre_hook="{{ idstitch.forget_personal_history([('cause_identifier_type_a', 'cause_identifier_a'),
-                                                   ('cause_identifier_type_b', 'cause_identifier_b')]) }}",
+    pre_hook=[
+        "{{ idstitch.drop_unfinished_changes() }}",
+        "{{ idstitch.forget_personal_history([('cause_identifier_type_a', 'cause_identifier_a'),
+                                              ('cause_identifier_type_b', 'cause_identifier_b')]) }}",
+    ],
 ) }}
 
 {#-
@@ -21,8 +24,12 @@
     cause_*: for merges, the newest accepted link joining the two persons; for splits and
     quarantines, the newest refused link touching the identifiers that moved (null when the cause
     is not a link, e.g. a junk-list change). Kept across --full-refresh (full_refresh=false).
+
+    A run logs every move since the last complete run: when a run was killed after it logged its
+    changes but before it completed, the next run deletes those rows (pre-hook) and logs the moves
+    of both runs once, as one run — the log reads as if the killed run had never started.
 -#}
-{%- set this_run = idstitch.run_stamp() %}
+{%- set since_last_complete = idstitch.changed_since_complete_run() %}
 
 with identifier_persons as (
 
@@ -34,7 +41,7 @@ moved as (
 
     select *
     from identifier_persons
-    where changed_in_run_at = {{ this_run }}
+    where {{ since_last_complete }}
         and coalesce(previous_person_id, '') <> coalesce(person_id, '')
 
 ),
@@ -43,10 +50,10 @@ persons_before as (
 
     select previous_person_id as person_id
     from identifier_persons
-    where changed_in_run_at = {{ this_run }} and previous_person_id is not null
+    where {{ since_last_complete }} and previous_person_id is not null
     union
     select person_id from identifier_persons
-    where changed_in_run_at <> {{ this_run }} and person_id is not null
+    where not {{ since_last_complete }} and person_id is not null
 
 ),
 
@@ -175,7 +182,7 @@ causes as (
 final as (
 
     select
-        {{ this_run }} as run_started_at,
+        {{ idstitch.run_stamp() }} as run_started_at,
         '{{ invocation_id }}' as invocation_id,
         logged.change_kind,
         logged.previous_person_id,

@@ -10,7 +10,7 @@
     the message index (which counts receipts). The staging views keep the first receipt of these
     and pass every other row straight through, so a staging view never sorts every message.
     receipts_conflict: the receipts carry different ids or event times (the first received won).
-    Incremental: the index rows this run wrote (a count only ever grows).
+    Incremental: the index rows written since the last complete run (a count only ever grows).
 -#}
 
 select source_table, message_id, n_receipts, receipts_conflict
@@ -18,5 +18,5 @@ from {{ ref('int_idstitch__messages') }}
 where
     n_receipts > 1
     {%- if idstitch.is_incremental_run() %}
-    and changed_in_run_at = {{ idstitch.run_stamp() }}
+    and {{ idstitch.changed_since_complete_run() }}
     {%- endif %}

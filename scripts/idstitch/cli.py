@@ -15,12 +15,13 @@ traceback: bad input, no profile, database unreachable, tables missing, compile 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,11 @@ progress line per finished model, then what the run did:
   refused links    links a guard refused, by reason; quarantined identifiers (identity_refusals)
 
 Plain runs are incremental; --full-refresh rebuilds everything (person_changes is kept). dbt's own output
-is not shown: its full debug log is in the log path (logs/dbt.log)."""
+is not shown: its full debug log is in the log path (logs/dbt.log).
+
+One run per target at a time: the run holds a lock for the build (Postgres: a session lock, dropped if
+this process dies; DuckDB: the database file), and a second run exits 2 naming the first. A run that was
+killed or lost its database is taken over by the next one: no full refresh needed."""
 
 RUN_EPILOG = f"""\
 examples:
@@ -363,6 +368,21 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set for the duration (dbt reads its environment per invocation)."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 # ---------------------------------------------------------------------------------------------- run
 
 _STATUS_LABELS = {
@@ -378,6 +398,7 @@ class _Progress:
         self.verbose = verbose
         self.total = 0
         self.done = 0
+        self.built = 0  # models and seeds that succeeded
         self.lock = threading.Lock()
 
     def __call__(self, event: Any) -> None:
@@ -395,6 +416,8 @@ class _Progress:
         status = str(result.status or info.node_status)
         with self.lock:
             self.done += 1
+            if resource_type in ("model", "seed") and status == "success":
+                self.built += 1
             quiet = status == "skipped" or (resource_type in ("test", "unit_test") and status == "pass")
             if quiet and not self.verbose:  # counted in the closing line
                 return
@@ -409,7 +432,7 @@ class _Progress:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from . import report
+    from . import report, runlock
     from .db import Database, Relations
     from .runner import invoke_dbt, load_connection
 
@@ -430,11 +453,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"idstitch run · target {conn.target_name} ({conn.describe()}) · {mode}", flush=True)
     print(f"project {ctx.project_dir}", flush=True)
     started = time.monotonic()
-    result = invoke_dbt(ctx, "build", dbt_args, cli_vars, on_event=_Progress(args.verbose))
+    progress = _Progress(args.verbose)
+    # the run lock, held for the build (runlock.py): a second run stops here, naming this one
+    with runlock.held(conn) as lock, _environment(lock.env):
+        result = invoke_dbt(ctx, "build", dbt_args, cli_vars, on_event=progress)
     elapsed = time.monotonic() - started
     log_hint = f"(dbt log: {ctx.log_path / 'dbt.log'})"
     if result.exception is not None:
-        _err(f"idstitch run: error: {one_line(result.exception)} {log_hint}")
+        # stopped half-way (the warehouse went away ...): what was built stays, the next run takes over
+        where = f"the build stopped part-way ({progress.built} models built): " if progress.built else ""
+        _err(f"idstitch run: error: {where}{one_line(result.exception)} {log_hint}")
         return EXIT_ERROR
 
     nodes = [n for n in result.nodes if n.resource_type != "operation"]

@@ -33,6 +33,7 @@ PUBLISHED_MODELS = {
     "fct_identifies": "idstitch__fct_identifies",
 }
 VALIDATIONS_TABLE = "idstitch_validations"  # written by `idstitch validate`, next to dim_person
+RUN_LOG_TABLE = "idstitch_run_log"  # the run log, beside the working tables (macros/incremental/run_log.sql)
 
 
 def quote(name: str) -> str:

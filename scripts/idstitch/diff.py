@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import textfmt
-from .db import PUBLISHED_MODELS, Database, Relation, Relations, quote
+from .db import PUBLISHED_MODELS, RUN_LOG_TABLE, Database, Relation, Relations, quote
 from .errors import IdstitchError
 from .runner import PACKAGE_NAME, Connection, DbtContext, read_manifest
 
@@ -138,7 +138,7 @@ def clear_leftovers(db: Database, scratch: Scratch, planned: Mapping[str, set[st
     for schema in scratch.schemas:
         if not schema_exists(db, schema):
             continue
-        names = planned.get(schema, set())
+        names = planned.get(schema, set()) | {RUN_LOG_TABLE}  # the run log: dbt's on-run-start writes it
         foreign = [t for t in schema_tables(db, schema) if not any(t == n or t.startswith(f"{n}__") for n in names)]
         if foreign:
             shown = ", ".join(foreign[:5]) + (", …" if len(foreign) > 5 else "")

@@ -114,6 +114,44 @@ class PgServer:
         with contextlib.closing(self.connect()) as conn, conn.cursor() as cur:
             cur.execute(f'drop database if exists "{name}" with (force)')
 
+    def copy_database(self, template: str, name: str) -> None:
+        """(Re)create database ``name`` as a copy of ``template`` (a file copy: fast). Nobody may be
+        connected to ``template``; whoever is connected to ``name`` is disconnected."""
+        _check_identifier(template)
+        self.drop_database(name)
+        with contextlib.closing(self.connect()) as conn, conn.cursor() as cur:
+            cur.execute(f'create database "{name}" template "{template}"')
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (``pg_ctl stop -m <mode>``; ``immediate`` is what clients see of a crash or a
+        pulled plug: every connection dropped, no shutdown checkpoint). :meth:`start` brings it back."""
+        if mode not in ("smart", "fast", "immediate"):
+            raise ValueError(f"unknown shutdown mode {mode!r}")
+        log = self.base_dir / "server.log"
+        pid = _postmaster_pid(self.data_dir)
+        _Runner(self.base_dir, chown=False).run(
+            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "-t", "30", "stop"],
+            "pg_ctl stop",
+            log=log,
+        )
+        if pid is not None:
+            _wait_gone(pid, 10)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start a stopped server again on the same data directory and port (crash recovery included)."""
+        log = self.base_dir / "server.log"
+        _Runner(self.base_dir, chown=False).run(
+            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-o", f"-p {self.port}",
+             "-w", "-t", str(int(timeout)), "start"],
+            "pg_ctl start",
+            log=log,
+        )
+        _wait_ready(self, timeout)
+
+    def running(self) -> bool:
+        pid = _postmaster_pid(self.data_dir)
+        return pid is not None and _running(pid)
+
 
 def _check_identifier(name: str) -> None:
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):

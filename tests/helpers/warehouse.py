@@ -222,6 +222,14 @@ class Warehouse:
                 for (name,) in session.sql(f"show databases like '*{self.token}*'").collect():
                     session.sql(f"drop database if exists {quote_spark_ident(name)} cascade")
 
+    def disconnect(self) -> None:
+        """Close this object's own database connection (the next query opens a new one): needed before
+        the Postgres database is copied or dropped, or when the server goes away under it."""
+        if self._pg_conn is not None:
+            with contextlib.suppress(Exception):
+                self._pg_conn.close()
+            self._pg_conn = None
+
     def __repr__(self) -> str:
         return (
             f"Warehouse({self.target}, database={self.database}, schema={self.schema}, dir={self.base_dir})"
