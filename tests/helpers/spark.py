@@ -49,6 +49,12 @@ def session_settings(base_dir: Path) -> dict[str, str]:
         # `create table ... as` without `using` makes a parquet table, never a Hive text table
         "spark.sql.legacy.createHiveTableByDefault": "false",
         "spark.sql.ansi.enabled": "false",  # what dbt-spark sets for every session
+        # dates before 1582 (a hostile fixture has year 1) as written, proleptic Gregorian like the
+        # other engines, instead of refusing to write them
+        "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+        "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+        "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
     }
 
 
