@@ -14,6 +14,7 @@ page renders its charts (DOM dump and screenshot).
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 import shutil
@@ -217,6 +218,19 @@ def month_of(value: object) -> str:
     return f"{value.year:04d}-{value.month:02d}"  # type: ignore[attr-defined]
 
 
+def shown_months(rows: list[tuple[object, ...]]) -> set[str]:
+    """The months the report charts: up to the current month (events "in the future" are left out),
+    the latest 36 of them."""
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m")
+    months = sorted({month_of(r[0]) for r in rows if r[0] is not None and month_of(r[0]) <= now})
+    if not months:
+        return set()
+    last_year, last_month = map(int, months[-1].split("-"))
+    window = {f"{(last_year * 12 + last_month - 1 - k) // 12:04d}-{(last_year * 12 + last_month - 1 - k) % 12 + 1:02d}"
+              for k in range(36)}
+    return set(months) & window
+
+
 def scalar(wh: Warehouse, sql: str) -> int:
     return int(wh.query(sql)[0][0])
 
@@ -271,27 +285,41 @@ def test_persons_by_number_of_identifiers(reported: Reported) -> None:
 
 def test_attribution_method_per_month(reported: Reported) -> None:
     expected: dict[str, Counter[str]] = defaultdict(Counter)
-    for event_at, method, *_ in fact_rows(reported.wh):
-        expected[month_of(event_at)][str(method)] += 1
+    rows = fact_rows(reported.wh)
+    shown = shown_months(rows)
+    assert {month_of(r[0]) for r in rows if r[0] is not None} - shown, "the data has events outside the chart"
+    for event_at, method, *_ in rows:
+        if event_at is not None and month_of(event_at) in shown:
+            expected[month_of(event_at)][str(method)] += 1
     assert set(expected) == {"2024-03", "2024-04", "2024-05", "2024-06", "2024-07"}
     page = reported.parsed
     header = page.tables["table-attribution"]["head"][0]
     methods = header[1:-1]
     assert set(methods) == {m for per in expected.values() for m in per}
     table = rows_of(page, "table-attribution")
-    assert list(table) == sorted(expected)
+    assert len(table) == 36  # the 1970 events stretch the range to the full window; empty months show 0
+    assert [month for month, cells in table.items() if number(cells[-1])] == sorted(expected)
     for month, cells in table.items():
+        if month not in expected:
+            assert {number(v) for v in cells} == {0}, month
+            continue
         got = {m: number(v) for m, v in zip(methods, cells[:-1], strict=True)}
         assert got == {m: expected[month][m] for m in methods}, month
         assert number(cells[-1]) == sum(expected[month].values())
-    assert number(page.tables["table-attribution"]["foot"][0][-1]) == len(fact_rows(reported.wh))
+    assert number(page.tables["table-attribution"]["foot"][0][-1]) == sum(sum(c.values()) for c in expected.values())
+    # the far past and the future are said to be off the chart
+    assert "are left out" in (reported.out / "index.html").read_text(encoding="utf-8")
     assert expected["2024-06"]["anonymous"] == 12  # the hub's devices: its user id joins nobody
 
 
 def test_monthly_tracked_users_before_and_after_stitching(reported: Reported) -> None:
     raw: dict[str, set[str]] = defaultdict(set)
     persons: dict[str, set[str]] = defaultdict(set)
-    for event_at, _, person_id, user_id, anonymous_id in fact_rows(reported.wh):
+    rows = fact_rows(reported.wh)
+    shown = shown_months(rows)
+    for event_at, _, person_id, user_id, anonymous_id in rows:
+        if event_at is None or month_of(event_at) not in shown:
+            continue
         month = month_of(event_at)
         persons[month].add(str(person_id))
         if user_id is not None:
@@ -301,8 +329,8 @@ def test_monthly_tracked_users_before_and_after_stitching(reported: Reported) ->
     page = reported.parsed
     before = column(page, "table-tracked", "before: raw ids")
     after = column(page, "table-tracked", "after: persons")
-    assert before == {m: len(ids) for m, ids in raw.items()}
-    assert after == {m: len(p) for m, p in persons.items()}
+    assert {m: n for m, n in before.items() if n} == {m: len(ids) for m, ids in raw.items()}
+    assert {m: n for m, n in after.items() if n} == {m: len(p) for m, p in persons.items()}
     assert before["2024-05"] == 1 and after["2024-05"] == 1  # eight devices, one user id, one person
     assert before["2024-03"] > after["2024-03"]  # stitching joins devices to their users
 

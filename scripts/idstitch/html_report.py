@@ -192,8 +192,13 @@ def identifier_buckets(sizes: Mapping[int, int]) -> list[tuple[str, int]]:
     return counts[filled[0]:filled[-1] + 1] if filled else []
 
 
-def month_range(months: Sequence[Month]) -> list[Month]:
-    """Every calendar month up to the newest of ``months``, at most MAX_MONTHS, from the oldest."""
+def month_range(months: Sequence[Month], latest: Month | None = None) -> list[Month]:
+    """Every calendar month up to the newest of ``months``, at most MAX_MONTHS, from the oldest.
+
+    ``latest`` (the month the report is generated in) caps the range: one event stamped in 2999 by a
+    client with a wrong clock must not push every real month off the chart."""
+    if latest is not None:
+        months = [m for m in months if m <= latest]
     if not months:
         return []
     first, last = min(months), max(months)
@@ -203,6 +208,10 @@ def month_range(months: Sequence[Month]) -> list[Month]:
         out.append((year, month))
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     return out[::-1]
+
+
+def _report_month(data: ReportData) -> Month:
+    return (data.generated_at.year, data.generated_at.month)
 
 
 def month_label(month: Month) -> str:
@@ -295,6 +304,11 @@ def _months_note(data: ReportData, shown: Sequence[Month]) -> str:
     if earlier:
         notes.append(f"{earlier:,} events before {month_label(shown[0])} are left out (the latest "
                      f"{MAX_MONTHS} months are shown).")
+    now = _report_month(data)
+    later = sum(n for m, per in data.attribution.items() if m > now for n in per.values())
+    if later:
+        notes.append(f"{later:,} events dated after {month_label(now)} (in the future when the report was "
+                     "made: a client's clock) are left out.")
     if data.undated_events:
         notes.append(f"{data.undated_events:,} events without a timestamp are not in any month.")
     return (" " + " ".join(esc(n) for n in notes)) if notes else ""
@@ -302,7 +316,7 @@ def _months_note(data: ReportData, shown: Sequence[Month]) -> str:
 
 def _attribution_section(data: ReportData) -> str:
     title = "Events per month by attribution method"
-    shown = month_range(list(data.attribution))
+    shown = month_range(list(data.attribution), _report_month(data))
     methods = methods_of(data.attribution)
     tables = ", ".join(data.facts)
     note = (f"How each event ({esc(tables)}) found its person, per month of the event: "
@@ -329,7 +343,7 @@ def _attribution_section(data: ReportData) -> str:
 
 def _tracked_section(data: ReportData) -> str:
     title = "Monthly tracked users, before and after stitching"
-    shown = month_range(list(data.tracked))
+    shown = month_range(list(data.tracked), _report_month(data))
     note = ("Distinct users with an event in the month. <b>Before stitching</b>: distinct raw ids, as a tool "
             "without identity resolution counts them (an event's user id, else its anonymous id). "
             "<b>After stitching</b>: distinct persons. After can exceed before where a guard refused a user id "
