@@ -9,7 +9,7 @@
     they read every row stamped after the last COMPLETE run — not only this run's rows. So a run
     that was killed half-way (or failed, or built a selection) leaves nothing behind that the next
     run would miss: the next run takes over the unfinished run's changes as its own, and each
-    consumer is written so that seeing a change twice does no harm (docs/decisions/0008).
+    consumer is written so that seeing a change twice does no harm (docs/decisions/0010).
 
     The lock: on Postgres `on-run-start` refuses to start while another run is alive
     (idstitch.postgres__start_run); elsewhere the engine's own file lock (DuckDB) keeps a second
