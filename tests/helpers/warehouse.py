@@ -417,21 +417,26 @@ class Warehouse:
                 else:
                     cur.copy_expert(copy, io.StringIO(csv_text))
             return
-        tmp: Path | None = None
-        if csv_path is None:
-            tmp = self.base_dir / f"load-{uuid.uuid4().hex}.csv"
-            tmp.write_text(csv_text or "", encoding="utf-8")
-            csv_path = tmp
         struct = ", ".join(f"{_quote_literal(c)}: {_quote_literal(col_types[c])}" for c in data_columns)
-        try:
+        with self._csv_file(csv_path, csv_text) as csv_path:
             self.execute(
                 f"insert into {rel} ({data_cols_sql}) select * from read_csv("
                 f"{_quote_literal(str(csv_path))}, header = true, delim = ',', quote = '\"', escape = '\"', "
                 f"auto_detect = false, allow_quoted_nulls = false, columns = {{{struct}}})"
             )
+
+    @contextlib.contextmanager
+    def _csv_file(self, csv_path: Path | None, csv_text: str | None) -> Iterator[Path]:
+        """The CSV to load: ``csv_path`` as it is, or ``csv_text`` in a temporary file removed afterwards."""
+        if csv_path is not None:
+            yield csv_path
+            return
+        tmp = self.base_dir / f"load-{uuid.uuid4().hex}.csv"
+        tmp.write_text(csv_text or "", encoding="utf-8")
+        try:
+            yield tmp
         finally:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
 
     def _spark_load(
         self,
@@ -456,13 +461,8 @@ class Warehouse:
             session.sql(f"create table {rel} ({ddl}) using parquet")
         if not data_columns:
             return
-        tmp: Path | None = None
-        if csv_path is None:
-            tmp = self.base_dir / f"load-{uuid.uuid4().hex}.csv"
-            tmp.write_text(csv_text or "", encoding="utf-8")
-            csv_path = tmp
         struct = ", ".join(f"{_quote_literal(c)}: 'varchar'" for c in data_columns)
-        try:
+        with self._csv_file(csv_path, csv_text) as csv_path:
             con = duckdb.connect()
             try:
                 rows = con.execute(
@@ -472,9 +472,6 @@ class Warehouse:
                 ).fetchall()
             finally:
                 con.close()
-        finally:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
         view = f"idstitch_load_{uuid.uuid4().hex}"
         schema = StructType([StructField(f"c{i}", StringType()) for i in range(len(data_columns))])
         session.createDataFrame(rows, schema).createOrReplaceTempView(view)
