@@ -47,8 +47,23 @@
     lpad(to_char({{ column }}, 'YYYYMMDDHH24MISSUS'), 26, '0')
 {%- endmacro %}
 
+{#-
+    Postgres: to_char costs about 0.8 µs a row, most of the package's aggregation time over the message
+    index (4.5 M rows on the benchmark). Days since the start of Postgres's calendar and microseconds
+    of the day, in fixed-width hex, are exact over Postgres's whole timestamp range and about three
+    times cheaper. Infinite timestamps have no position: null, as to_char gives.
+-#}
+{% macro postgres__sortable_timestamp(column) -%}
+    case when isfinite({{ column }}) then lpad(
+        lpad(to_hex({{ column }}::date - date '4714-11-24 BC'), 7, '0')
+        || lpad(to_hex(round(date_part('epoch', {{ column }}::time) * 1000000)::bigint), 10, '0'),
+        26, '0'
+    ) end
+{%- endmacro %}
+
+{#- DuckDB formats infinity as the text 'infinity', which would sort among the digits: null instead -#}
 {% macro duckdb__sortable_timestamp(column) -%}
-    lpad(strftime({{ column }}, '%Y%m%d%H%M%S%f'), 26, '0')
+    case when isfinite({{ column }}) then lpad(strftime({{ column }}, '%Y%m%d%H%M%S%f'), 26, '0') end
 {%- endmacro %}
 
 {% macro spark__sortable_timestamp(column) -%}

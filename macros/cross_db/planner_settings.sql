@@ -18,3 +18,22 @@
     set local enable_mergejoin = off;
     set local jit = off
 {%- endmacro %}
+
+
+{% macro sorted_aggregation() -%}
+    {{ return(adapter.dispatch('sorted_aggregation', 'idstitch')()) }}
+{%- endmacro %}
+
+{% macro default__sorted_aggregation() -%}
+    select 1
+{%- endmacro %}
+
+{#-
+    Postgres, for one model's transaction: group by sorting instead of hashing. For a grouping whose
+    keys are nearly all distinct (every message id, to find the few received twice) the hash table
+    outgrows work_mem and spills in batches, while a sort runs in parallel workers: 2.6 s against
+    1.1 s per 2.5 M ids on the benchmark.
+-#}
+{% macro postgres__sorted_aggregation() -%}
+    set local enable_hashagg = off
+{%- endmacro %}

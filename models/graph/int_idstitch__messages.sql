@@ -3,6 +3,7 @@
     unique_key=['source_table', 'message_id'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
+    pre_hook="{{ idstitch.sorted_aggregation() if not idstitch.is_incremental_run() }}",
 ) }}
 
 {#-
