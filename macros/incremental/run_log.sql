@@ -343,7 +343,7 @@
 
 
 {% macro touch_run_lock() -%}
-    {#- post-hook of every idstitch model and seed (after its commit): this run is alive. -#}
+    {#- post-hook of every idstitch model and seed, committed with the model: this run is alive. -#}
     {{ return(adapter.dispatch('touch_run_lock', 'idstitch')()) }}
 {%- endmacro %}
 
