@@ -10,41 +10,31 @@
     The person's anchor is its member received first (smallest key); person_id hashes it.
 -#}
 
-with identifiers as (
-
-    select * from {{ ref('int_idstitch__identifiers') }}
-
-),
-
-anchors as (
-
-    select * from {{ ref('int_idstitch__identifier_anchors') }}
-
-),
-
-anonymous_groups as (
-
-    select node, label from {{ ref('int_idstitch__anonymous_groups') }}
-
-),
-
-components as (
+{#- identifiers and anchors are read several times: referenced directly, not through import CTEs,
+    which Postgres would materialise and then plan without statistics (docs/decisions/0005) -#}
+with components as (
 
     select
         anchors.identifier_key,
         anchors.user_group,
         coalesce(anonymous_groups.label, anchors.identifier_key) as component
-    from anchors
-    left join anonymous_groups on anchors.identifier_key = anonymous_groups.node
+    from {{ ref('int_idstitch__identifier_anchors') }} as anchors
+    left join {{ ref('int_idstitch__anonymous_groups') }} as anonymous_groups
+        on anchors.identifier_key = anonymous_groups.node
     where anchors.anchor_status in ('anchored', 'unanchored')
 
 ),
 
 component_groups as (
 
+    {#- none, one or several groups: min and max tell, in a hash aggregate (count distinct sorts) -#}
     select
         component,
-        count(distinct user_group) as n_user_groups,
+        case
+            when min(user_group) is null then 0
+            when min(user_group) = max(user_group) then 1
+            else 2
+        end as n_user_groups,
         min(user_group) as user_group
     from components
     group by component
@@ -75,7 +65,7 @@ component_members as (
 assigned as (
 
     select identifier_key, 'user_id' as identity_status, user_group as person_group
-    from anchors
+    from {{ ref('int_idstitch__identifier_anchors') }}
     where anchor_status = 'user_id'
 
     union all
@@ -89,7 +79,7 @@ assigned as (
         identifier_key,
         case when identifier_type = 'anonymous_id' then 'shared_device' else 'quarantined' end,
         case when identifier_type = 'anonymous_id' then identifier_key end
-    from anchors
+    from {{ ref('int_idstitch__identifier_anchors') }}
     where anchor_status in ('shared', 'hub')
 
 ),
@@ -101,7 +91,8 @@ persons as (
         min(assigned.identifier_key) as anchor_key,
         max(case when identifiers.identifier_type = 'user_id' then 1 else 0 end) as has_user_id
     from assigned
-    inner join identifiers on assigned.identifier_key = identifiers.identifier_key
+    inner join {{ ref('int_idstitch__identifiers') }} as identifiers
+        on assigned.identifier_key = identifiers.identifier_key
     where assigned.person_group is not null
     group by assigned.person_group
 
@@ -114,7 +105,7 @@ person_ids as (
         persons.has_user_id = 1 as is_identified_person,
         {{ idstitch.person_id_from("anchor.identifier_type", "anchor.identifier") }} as person_id
     from persons
-    inner join identifiers as anchor on persons.anchor_key = anchor.identifier_key
+    inner join {{ ref('int_idstitch__identifiers') }} as anchor on persons.anchor_key = anchor.identifier_key
 
 ),
 
@@ -134,8 +125,9 @@ final as (
         identifiers.last_seen_at,
         identifiers.first_received_at,
         identifiers.message_count
-    from identifiers
-    inner join anchors on identifiers.identifier_key = anchors.identifier_key
+    from {{ ref('int_idstitch__identifiers') }} as identifiers
+    inner join {{ ref('int_idstitch__identifier_anchors') }} as anchors
+        on identifiers.identifier_key = anchors.identifier_key
     inner join assigned on identifiers.identifier_key = assigned.identifier_key
     left join person_ids on assigned.person_group = person_ids.person_group
 
