@@ -19,13 +19,16 @@ Marker ``spark`` (``pytest -m "not spark"`` skips the lane); the Postgres compar
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import test_incremental as incremental
+import test_personal_data as personal
 import test_scenarios as scenarios
 from helpers.warehouse import Warehouse, WarehouseFactory
 from test_incremental import Snapshot, snapshot, table_diff
@@ -227,3 +230,135 @@ def test_rerun_without_new_data_changes_no_row(incremental_runs: SparkRuns, rela
     incremental_runs.require()
     diff = incremental_runs.rerun[relation]
     assert not diff, "[spark] re-run without new data:\n" + "\n".join(diff)
+
+
+# -------------------------------------------------------------------------------------------- personal data
+
+# test_personal_data's check on Spark: the same fixtures and vars as the scenario build above, hashed with the key
+# the profile passes as the session conf idstitch.hash_key (README "Personal data").
+
+
+def package_relations(wh: Warehouse) -> list[tuple[str, str, str]]:
+    """(schema, name, table type) of every relation in the package's two schemas."""
+    session = wh.spark.session  # type: ignore[union-attr]
+    out = []
+    for schema in (wh.schema, f"{wh.schema}_idstitch_internal"):
+        if session.catalog.databaseExists(schema):
+            out += [(schema, t.name, t.tableType) for t in session.catalog.listTables(schema) if not t.isTemporary]
+    return sorted(out)
+
+
+def spark_text_cells(wh: Warehouse) -> set[str]:
+    """Every text value of every table (not view) in the package's schemas."""
+    session = wh.spark.session  # type: ignore[union-attr]
+    cells: set[str] = set()
+    for schema, name, table_type in package_relations(wh):
+        if table_type == "VIEW":
+            continue
+        rel = wh.relation(name, schema)
+        columns = [wh.quote(c) for c, dtype in session.table(rel).dtypes if dtype == "string"]
+        if columns:
+            for row in wh.query(f"select distinct {', '.join(columns)} from {rel}"):
+                cells |= {v for v in row if v is not None}
+    return cells
+
+
+@dataclass
+class HashedBuild:
+    warehouse: Warehouse
+    csvs: dict[str, Path]
+    returncode: int
+    output: str
+
+
+@pytest.fixture(scope="module")
+def spark_hashed(warehouse_factory: WarehouseFactory, tmp_path_factory: pytest.TempPathFactory) -> HashedBuild:
+    wh = warehouse_factory("spark")
+    csvs = scenarios.combined_csvs(tmp_path_factory.mktemp("personal-spark"))
+    wh.load_tables(scenarios.SOURCE_SCHEMA, csvs)
+    personal.give_key(wh)
+    # dbt in this process logs to no file unless asked: the debug log, with every statement
+    proc = wh.run_dbt("--debug", "build", "--log-level-file", "debug", vars=personal.HASHED_VARS, expect_ok=False)
+    return HashedBuild(wh, csvs, proc.returncode, proc.stdout + proc.stderr)
+
+
+def test_personal_traits_are_stored_only_as_keyed_hashes(
+    spark_hashed: HashedBuild, spark_build: scenarios.BuildResult
+) -> None:
+    """No raw e-mail or name in any table; e-mails as the keyed hash Python computes (the digits DuckDB and
+    Postgres compute, test_personal_data.py); the same persons as the build without hashing."""
+    wh = spark_hashed.warehouse
+    assert spark_hashed.returncode == 0, "\n".join(spark_hashed.output.splitlines()[-60:])
+    cells = spark_text_cells(wh)
+    assert personal.raw_values(spark_hashed.csvs, ["email"]) & spark_text_cells(spark_build.warehouse), (
+        "the check must see e-mails in the tables of the build without hashing"
+    )
+    leaked = personal.raw_values(spark_hashed.csvs, personal.PERSONAL) & cells
+    assert not leaked, f"raw personal values in idstitch's tables: {sorted(leaked)[:5]}"
+    stored = {r[0] for r in wh.query(
+        f"select identifier from {wh.relation('person_identifiers')} where identifier_type = 'email'")}
+    emails = personal.raw_values(spark_hashed.csvs, ["email"])
+    assert stored and stored <= {personal.keyed_hash(e.strip().lower()) for e in emails}
+    assert {personal.keyed_hash(n.strip()) for n in personal.raw_values(spark_hashed.csvs, ["name"])} & cells
+    assert personal.partition(wh) == personal.partition(spark_build.warehouse)
+
+
+def test_hash_key_stays_out_of_dbt_and_the_catalog(spark_hashed: HashedBuild) -> None:
+    """The key is in no SQL dbt wrote or logged (a --debug build), in no file under target/, in no view's
+    text in the catalog; dbt scrubbed nothing (its `*****`); and no e-mail is in dbt's output either."""
+    wh = spark_hashed.warehouse
+    assert spark_hashed.returncode == 0
+    session = wh.spark.session  # type: ignore[union-attr]
+    texts = {"dbt output": spark_hashed.output}
+    texts |= {str(path): path.read_text(errors="replace") for path in wh.log_path.glob("*.log")}
+    texts |= {str(path): path.read_text(errors="replace") for path in wh.target_path.rglob("*") if path.is_file()}
+    views = [(schema, name) for schema, name, kind in package_relations(wh) if kind == "VIEW"]
+    assert views, "the package's views"
+    for schema, name in views:
+        texts[f"view {name}"] = session.sql(f"show create table {wh.relation(name, schema)}").collect()[0][0]
+    log = "\n".join(texts[str(path)] for path in wh.log_path.glob("*.log"))
+    assert "${idstitch.hash_key}" in log, "the debug log holds the SQL, with the reference to the key"
+    found = sorted(where for where, text in texts.items() if personal.KEY in text)
+    assert not found, f"the hash key is in {found[:5]}"
+    assert not [where for where, text in texts.items() if "*****" in text], "dbt scrubbed the key from a log"
+    emails = {e for e in personal.raw_values(spark_hashed.csvs, ["email"]) if len(e) >= 5}
+    assert not sorted(e for e in emails if e in log or e in spark_hashed.output)
+
+
+BAD_KEYS = {
+    "no key": None,
+    "a short key": "short-key",
+    "a key with a quote": "0123456789abcdef'--",
+    "no substitution": personal.KEY,
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_KEYS))
+def test_without_a_usable_key_nothing_is_built(warehouse_factory: WarehouseFactory, case: str) -> None:
+    """A key Spark would not receive intact stops the run at start, before anything is written, without
+    printing the key."""
+    wh = warehouse_factory("spark")
+    wh.load_tables(scenarios.SOURCE_SCHEMA, {table: [] for table in scenarios.RAW_COLUMNS})
+    key = BAD_KEYS[case]
+    if key is not None:
+        personal.give_key(wh, key)
+    session = wh.spark.session  # type: ignore[union-attr]
+    if case == "no substitution":
+        profiles = wh.profiles_dir / "profiles.yml"
+        profile: dict[str, Any] = json.loads(profiles.read_text())
+        profile["idstitch"]["outputs"]["spark"]["server_side_parameters"]["spark.sql.variable.substitute"] = "false"
+        profiles.write_text(json.dumps(profile))
+    try:
+        proc = wh.run_dbt("build", vars=personal.HASHED_VARS, expect_ok=False)
+    finally:
+        session.conf.set("spark.sql.variable.substitute", "true")  # the one session is shared by the module
+    expected = {
+        "no key": "none reached the Spark session",
+        "a short key": "the one given is too short",
+        "a key with a quote": "cannot pass through Spark's substitution",
+        "no substitution": "set spark.sql.variable.substitute to true",
+    }[case]
+    assert proc.returncode != 0
+    assert "needs a hash key of at least 16 characters" in proc.stdout and expected in proc.stdout, proc.stdout[-3000:]
+    assert package_relations(wh) == []
+    assert key is None or key not in proc.stdout + proc.stderr
