@@ -20,7 +20,9 @@ Marker ``spark`` (``pytest -m "not spark"`` skips the lane); the Postgres compar
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,6 +151,60 @@ def test_runs_keep_the_boundaries_the_cases_need() -> None:
     assert incremental.JUNK_BATCH in [run[0] for run in RUNS], "the junk-list change must start a run"
 
 
+# Runs stopped half-way through a table swap (macros/materializations/replace_table.sql), before some of the
+# incremental runs: (relation, step) — the relation's model fails right after that step, as if killed there
+# ('next written': the new version is complete beside the table; 'old dropped': the table is gone). Each
+# stopped run is followed by the next stopped run or by the normal run, which must recover.
+#  - before run 2: the message index, rewritten by idstitch_incremental (everything downstream is skipped);
+#  - before run 3: a fact (the old version stays) and a published graph table (idstitch_table); then the change
+#    log's pre-hook, which deletes the rows the first stopped run appended (idstitch.delete_rows), and dim_person
+#    (which the first one skipped: it reads the facts);
+#  - before run 5: the shared-device sessions' post-hook, which deletes replaced sessions.
+Stop = tuple[str, str]
+STOPPED_RUNS: dict[int, tuple[tuple[Stop, ...], ...]] = {
+    2: ((("int_idstitch__messages", "old dropped"),),),
+    3: (
+        (("fct_tracks", "next written"), ("identity_links", "old dropped")),
+        (("person_changes", "old dropped"), ("dim_person", "old dropped")),
+    ),
+    5: ((("int_idstitch__shared_device_sessions", "old dropped"),),),
+}
+STOP_VAR = "idstitch_test_stop_swaps"
+# The test project's swap_step_done: the model fails right after the step named in STOP_VAR for its relation.
+STOP_MACRO = """
+{% macro spark__swap_step_done(relation, step) -%}
+    {%- for identifier, stop_after in var('""" + STOP_VAR + """', []) -%}
+        {%- if relation.identifier == identifier and step == stop_after -%}
+            {{ exceptions.raise_compiler_error('test: the run stops after ' ~ step ~ ' of ' ~ identifier) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return('') }}
+{%- endmacro %}
+"""
+# dbt in this process writes no log file unless asked: the runs' debug logs (every statement, timed) stay in the
+# warehouse's directory, with a summary of the runs (runs.json: seconds per run, the readers' counts)
+DEBUG_LOG = ("--log-level-file", "debug")
+READ_DURING_RUN = 4  # readers count the swapped published tables while this run rewrites them
+SWAPPED_PUBLISHED = tuple(name for name in incremental.PUBLISHED)  # all rewritten by a swap on parquet
+
+
+@dataclass
+class StoppedRun:
+    stops: tuple[Stop, ...]
+    returncode: int
+    output: str
+    # relation -> (table exists, `<table>__idstitch_next` exists, rows in the table or None)
+    states: dict[str, tuple[bool, bool, int | None]]
+    rows_before: dict[str, int | None]  # the same relations' rows before the stopped run
+
+
+@dataclass
+class Reads:
+    before: dict[str, int] = field(default_factory=dict)
+    after: dict[str, int] = field(default_factory=dict)
+    counts: list[tuple[str, int | None]] = field(default_factory=list)  # (relation, rows or None: no table)
+
+
 @dataclass
 class SparkRuns:
     failure: str | None = None
@@ -156,15 +212,68 @@ class SparkRuns:
     stamps: int = 0  # distinct run stamps left in the message index after the last incremental run
     final: dict[str, list[str]] = field(default_factory=dict)  # relation -> diff, incremental vs full refresh
     rerun: dict[str, list[str]] = field(default_factory=dict)  # relation -> diff, re-run vs before
+    stopped: dict[int, list[StoppedRun]] = field(default_factory=dict)  # run number -> runs stopped before it
+    outputs: dict[int, str] = field(default_factory=dict)  # run number -> dbt output
+    changes_before: dict[int, Counter[tuple[Any, ...]]] = field(default_factory=dict)  # person_changes before run n
+    changes_after: dict[int, Counter[tuple[Any, ...]]] = field(default_factory=dict)  # ... and after it
+    stopped_invocations: set[str] = field(default_factory=set)
+    reads: Reads = field(default_factory=Reads)
 
     def require(self) -> None:
         if self.failure is not None:
             pytest.fail(self.failure)
 
 
+def _rows(wh: Warehouse, name: str, schema: str | None = None) -> int | None:
+    """Rows of a relation, None when it does not exist."""
+    if not wh.spark.session.catalog.tableExists(wh.relation(name, schema).replace("`", "")):  # type: ignore[union-attr]
+        return None
+    ((n,),) = wh.query(f"select count(*) from {wh.relation(name, schema)}")
+    return int(n)
+
+
+def _schema_of(wh: Warehouse, name: str) -> str:
+    return wh.schema if name in (*incremental.PUBLISHED, "person_changes") else f"{wh.schema}_idstitch_internal"
+
+
+def _stopped_run(wh: Warehouse, runs: SparkRuns, stops: tuple[Stop, ...], label: str) -> StoppedRun:
+    names = [name for name, _ in stops]
+    rows_before = {name: _rows(wh, name, _schema_of(wh, name)) for name in names}
+    started = time.monotonic()
+    proc = wh.run_dbt("build", "--exclude-resource-type", "test", *DEBUG_LOG,
+                      vars={**incremental.BUILD_VARS, STOP_VAR: stops}, expect_ok=False)
+    runs.seconds[label] = time.monotonic() - started
+    states = {}
+    for name in names:
+        schema = _schema_of(wh, name)
+        states[name] = (_rows(wh, name, schema) is not None, _rows(wh, f"{name}__idstitch_next", schema) is not None,
+                        _rows(wh, name, schema))
+    return StoppedRun(stops, proc.returncode, proc.stdout + proc.stderr, states, rows_before)
+
+
+def _changes(wh: Warehouse) -> Counter[tuple[Any, ...]]:
+    return Counter(tuple(r) for r in wh.query(f"select * from {wh.relation('person_changes')}"))
+
+
+def _read_while(wh: Warehouse, reads: Reads, stop: threading.Event) -> None:
+    """A reader in a session of its own (as a BI tool's): counts the published tables in turn until `stop`.
+    Each read re-resolves the table (REFRESH TABLE: a session caches a table's file listing)."""
+    session = wh.spark.session.newSession()  # type: ignore[union-attr]
+    while not stop.is_set():
+        for name in SWAPPED_PUBLISHED:
+            rel = wh.relation(name)
+            try:
+                session.sql(f"refresh table {rel}")
+                ((n,),) = session.sql(f"select count(*) from {rel}").collect()
+                reads.counts.append((name, int(n)))
+            except Exception:  # no table (dropped, not renamed in yet), or its files went away mid-read
+                reads.counts.append((name, None))
+            time.sleep(0.02)
+
+
 def _spark_build(wh: Warehouse, runs: SparkRuns, label: str, *args: str) -> bool:
     started = time.monotonic()
-    proc = wh.run_dbt("build", *args, vars=incremental.BUILD_VARS, expect_ok=False)
+    proc = wh.run_dbt("build", *args, *DEBUG_LOG, vars=incremental.BUILD_VARS, expect_ok=False)
     runs.seconds[label] = time.monotonic() - started
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-60:])
@@ -178,15 +287,41 @@ def incremental_runs(warehouse_factory: WarehouseFactory) -> SparkRuns:
     plan = incremental.make_plan()
     runs = SparkRuns()
     inc = warehouse_factory("spark")
-    inc.use_project_copy()
+    (inc.use_project_copy() / "macros" / "test_stop_swaps.sql").write_text(STOP_MACRO)
     for n, batches in enumerate(RUNS, start=1):
         if incremental.JUNK_BATCH in batches:
             incremental.add_junk_value(inc.project_dir, incremental.JUNK_VALUE)
         inc.load_tables(incremental.SOURCE_SCHEMA, plan.tables(list(batches)), append=n > 1)
         last = n == len(RUNS)
-        if not _spark_build(inc, runs, f"incremental run {n} (batches {batches})",
-                            *([] if last else ["--exclude-resource-type", "test"])):
+        runs.changes_before[n] = _changes(inc) if n > 1 else Counter()
+        for k, stops in enumerate(STOPPED_RUNS.get(n, ()), start=1):
+            stopped = _stopped_run(inc, runs, stops, f"stopped run {k} before run {n}")
+            runs.stopped.setdefault(n, []).append(stopped)
+        if n > 1:
+            runs.stopped_invocations |= {
+                row[0] for row in inc.query(
+                    f"select invocation_id from {inc.relation('idstitch_run_log', f'{inc.schema}_idstitch_internal')}"
+                    " where event = 'incomplete'")
+            }
+        reader = None
+        if n == READ_DURING_RUN:
+            runs.reads.before = {name: _rows(inc, name) or 0 for name in SWAPPED_PUBLISHED}
+            done = threading.Event()
+            reader = threading.Thread(target=_read_while, args=(inc, runs.reads, done), daemon=True)
+            reader.start()
+        try:
+            ok = _spark_build(inc, runs, f"incremental run {n} (batches {batches})",
+                              *([] if last else ["--exclude-resource-type", "test"]))
+        finally:
+            if reader is not None:
+                done.set()
+                reader.join()
+        runs.outputs[n] = inc.last_stdout
+        if not ok:
             return runs
+        if n == READ_DURING_RUN:
+            runs.reads.after = {name: _rows(inc, name) or 0 for name in SWAPPED_PUBLISHED}
+        runs.changes_after[n] = _changes(inc)
     ((runs.stamps,),) = inc.query(
         "select count(distinct changed_in_run_at) from "
         + inc.relation("int_idstitch__messages", f"{inc.schema}_idstitch_internal")
@@ -209,6 +344,12 @@ def incremental_runs(warehouse_factory: WarehouseFactory) -> SparkRuns:
     runs.rerun = {
         name: table_diff(name, after[name], before[name], "re-run", "before") for name in incremental.PUBLISHED
     }
+    missing = Counter(name for name, n in runs.reads.counts if n is None)
+    (inc.base_dir / "runs.json").write_text(json.dumps({
+        "seconds": runs.seconds,
+        "reads": {"total": len(runs.reads.counts), "no table": dict(missing),
+                  "before": runs.reads.before, "after": runs.reads.after},
+    }, indent=2) + "\n")
     return runs
 
 
@@ -230,6 +371,64 @@ def test_rerun_without_new_data_changes_no_row(incremental_runs: SparkRuns, rela
     incremental_runs.require()
     diff = incremental_runs.rerun[relation]
     assert not diff, "[spark] re-run without new data:\n" + "\n".join(diff)
+
+
+STOPPED = [(n, k, stopped_run) for n, stopped in STOPPED_RUNS.items() for k, stopped_run in enumerate(stopped)]
+
+
+@pytest.mark.parametrize(("run", "index", "stops"), STOPPED,
+                         ids=[f"before-run-{n}-" + "+".join(f"{r}@{s}" for r, s in st) for n, _, st in STOPPED])
+def test_a_run_stopped_mid_swap_leaves_the_old_table_or_the_complete_new_one(
+    incremental_runs: SparkRuns, run: int, index: int, stops: tuple[Stop, ...]
+) -> None:
+    """The stop lands where asked: the run fails naming it; after 'next written' the table still holds its old
+    rows beside the complete new version; after 'old dropped' the table is gone and only the new version is
+    left (never a half-written table)."""
+    if run not in incremental_runs.stopped or len(incremental_runs.stopped[run]) <= index:
+        incremental_runs.require()
+        pytest.fail(f"the runs stopped before run {run} did not happen")
+    stopped = incremental_runs.stopped[run][index]
+    assert stopped.returncode != 0, stopped.output[-3000:]
+    for name, step in stops:
+        assert f"test: the run stops after {step} of {name}" in stopped.output, stopped.output[-3000:]
+        exists, next_exists, rows = stopped.states[name]
+        assert next_exists, f"{name}: no {name}__idstitch_next after the run stopped after {step}"
+        if step == "next written":
+            assert exists and rows == stopped.rows_before[name], (name, rows, stopped.rows_before[name])
+        else:
+            assert not exists, f"{name} exists after the run stopped after {step}"
+
+
+@pytest.mark.parametrize("run", sorted(STOPPED_RUNS))
+def test_the_run_after_a_stopped_swap_recovers(incremental_runs: SparkRuns, run: int) -> None:
+    """The next run renames a complete new version in where the table was dropped (and logs it), and the change
+    log keeps every row it had before the stopped runs, none of theirs (outputs equal to a full refresh:
+    test_incremental_equals_full_refresh)."""
+    incremental_runs.require()
+    stopped = incremental_runs.stopped[run]
+    next_outputs = [s.output for s in stopped[1:]] + [incremental_runs.outputs[run]]
+    for stopped_run, output in zip(stopped, next_outputs, strict=True):
+        for name, step in stopped_run.stops:
+            if step == "old dropped":
+                restored = f"{name} restored from {name}__idstitch_next"
+                assert restored in output, f"{name}: not restored\n{output[-3000:]}"
+    kept = incremental_runs.changes_before[run] - incremental_runs.changes_after[run]
+    assert not kept, f"person_changes lost {sum(kept.values())} rows over the stopped runs before run {run}"
+    logged_by_stopped = {row for row in incremental_runs.changes_after[run]
+                         if set(map(str, row)) & incremental_runs.stopped_invocations}
+    assert not logged_by_stopped, f"person_changes keeps rows of stopped runs: {sorted(logged_by_stopped)[:3]}"
+
+
+def test_readers_see_the_old_or_the_new_table_never_a_half_written_one(incremental_runs: SparkRuns) -> None:
+    """While a run rewrites the published tables, a reader in another session counts the old rows, the new
+    rows, or (between a swap's drop and rename) no table: never another count."""
+    incremental_runs.require()
+    reads = incremental_runs.reads
+    assert reads.counts and reads.before and reads.after
+    changed = {name for name in SWAPPED_PUBLISHED if reads.before[name] != reads.after[name]}
+    assert changed, "the run must change some published table for the readers to see a rewrite"
+    wrong = [(name, n) for name, n in reads.counts if n not in (None, reads.before[name], reads.after[name])]
+    assert not wrong, f"readers saw other counts: {wrong[:10]} (before {reads.before}, after {reads.after})"
 
 
 # -------------------------------------------------------------------------------------------- personal data
