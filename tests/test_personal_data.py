@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.warehouse import Warehouse
+from helpers.warehouse import SPARK_HASH_KEY_ENV, Warehouse
 from test_scenarios import combined_csvs, is_junk
 
 KEY = "test-key-0123456789abcdef"
@@ -32,10 +32,13 @@ def keyed_hash(value: str, key: str = KEY) -> str:
 
 
 def give_key(wh: Warehouse, key: str = KEY) -> None:
-    """The key as a user hands it over: the DuckDB profile plugin reads IDSTITCH_HASH_KEY; libpq PGOPTIONS."""
+    """The key as a user hands it over to plain dbt: the DuckDB profile plugin reads IDSTITCH_HASH_KEY;
+    libpq PGOPTIONS; the Spark profile's server_side_parameters read DBT_ENV_SECRET_IDSTITCH_HASH_KEY."""
     wh.extra_env["IDSTITCH_HASH_KEY"] = key
     if wh.target == "postgres":
         wh.extra_env["PGOPTIONS"] = f"-c idstitch.hash_key={key}"
+    if wh.target == "spark":
+        wh.extra_env[SPARK_HASH_KEY_ENV] = key
 
 
 def raw_values(csvs: dict[str, Path], columns: list[str]) -> set[str]:

@@ -11,15 +11,22 @@
     runs the model as a temporary view; a model that reads {{ this }} (most of these do) cannot be
     written over the table it reads. So the run's rows are first stored in a table of their own
     (`<table>__idstitch_new`), and a delete+insert rewrites the table from that and from the stored
-    rows it keeps (`<table>__idstitch_kept`): one rewrite of the stored table per run, which on Delta
-    would be a MERGE. A run that produced no row writes nothing.
+    rows it keeps: one rewrite of the stored table per run, which on Delta would be a MERGE. A run that
+    produced no row writes nothing.
+
+    On parquet a rewrite (and a full build over an existing table) writes the new version beside the
+    table and swaps it in by name (idstitch.replace_table): never half written, even when a run is
+    killed. Delta and the other formats with transactions overwrite in place
+    (`<table>__idstitch_kept`, then `insert overwrite`).
 
     Inside a model use idstitch.is_incremental_run() rather than is_incremental(): dbt's macro only
     knows materialized='incremental'.
 -#}
 {% materialization idstitch_incremental, adapter='spark' %}
     {%- set target_relation = this.incorporate(type='table') -%}
+    {%- do idstitch.recover_swap(target_relation) -%}
     {%- set existing_relation = load_cached_relation(this) -%}
+    {%- set in_place = idstitch.overwrites_atomically() -%}
     {%- set unique_key = config.get('unique_key') -%}
     {%- set strategy = config.get('incremental_strategy') or ('delete+insert' if unique_key else 'append') -%}
     {%- if strategy not in ['delete+insert', 'append'] -%}
@@ -33,7 +40,13 @@
 
     {{ run_hooks(pre_hooks) }}
 
-    {%- if existing_relation is none or existing_relation.is_view or should_full_refresh() -%}
+    {%- if existing_relation is not none and not in_place
+          and (existing_relation.is_view or should_full_refresh()) -%}
+        {%- do idstitch.replace_table(existing_relation, sql) -%}
+        {% call statement('main') -%}
+            select 1
+        {%- endcall %}
+    {%- elif existing_relation is none or existing_relation.is_view or should_full_refresh() -%}
         {%- if existing_relation is not none -%}
             {%- do adapter.drop_relation(existing_relation) -%}
         {%- endif -%}
@@ -54,6 +67,18 @@
             {% call statement('main') -%}
                 insert into table {{ target_relation }}
                 select {{ columns | join(', ') }} from {{ new_rows }}
+            {%- endcall %}
+        {%- elif not in_place -%}
+            {%- set keys = [unique_key] if unique_key is string else unique_key -%}
+            {%- set next_version -%}
+                select {{ columns | join(', ') }}
+                from ({{ idstitch.rows_without_keys_sql(target_relation, new_rows, keys) }}) as kept
+                union all
+                select {{ columns | join(', ') }} from {{ new_rows }}
+            {%- endset -%}
+            {%- do idstitch.replace_table(target_relation, next_version) -%}
+            {% call statement('main') -%}
+                select 1
             {%- endcall %}
         {%- else -%}
             {%- set keys = [unique_key] if unique_key is string else unique_key -%}

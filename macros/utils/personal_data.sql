@@ -14,6 +14,8 @@
         (PGOPTIONS='-c idstitch.hash_key=…'; `idstitch run` sets it from IDSTITCH_HASH_KEY).
       - DuckDB: the variable idstitch_hash_key, set from IDSTITCH_HASH_KEY by the profile plugin
         idstitch.duckdb_plugin.
+      - Spark: the session conf idstitch.hash_key (the profile's server_side_parameters), which
+        Spark's parser substitutes for `${idstitch.hash_key}` after dbt has logged the statement.
     docs/decisions/0009-personal-data.md has the why.
 -#}
 
@@ -38,6 +40,20 @@
 
 {% macro duckdb__hash_key() -%}
     getvariable('idstitch_hash_key')
+{%- endmacro %}
+
+{#-
+    Spark 3.5 has no function that reads a setting (session variables come with 4.0), but its parser
+    replaces `${name}` by the session conf `name` (spark.sql.variable.substitute, on by default) when it
+    receives the statement: dbt's SQL text, target/ and dbt's logs hold the reference, never the key.
+    What Spark does with the statement afterwards holds the key as a literal: its query plans (explain,
+    the Spark UI, event logs), the text of a view (so no view hashes on Spark: see
+    staging_materialization) and the plan an analysis error prints (dbt scrubs it from its logs when the
+    profile reads the key from DBT_ENV_SECRET_IDSTITCH_HASH_KEY). check_hash_key makes sure the
+    substitution happens and the key survives it unchanged.
+-#}
+{% macro spark__hash_key() -%}
+    '${idstitch.hash_key}'
 {%- endmacro %}
 
 
@@ -86,6 +102,24 @@
 {%- endmacro %}
 
 
+{% macro staging_materialization(table_name) -%}
+    {#- The materialization of a staging model, chosen at parse time: a view, except where a view
+        would store the hash key (spark__ below). -#}
+    {{ return(adapter.dispatch('staging_materialization', 'idstitch')(table_name)) }}
+{%- endmacro %}
+
+{% macro default__staging_materialization(table_name) -%}
+    {{ return('view') }}
+{%- endmacro %}
+
+{#- Spark stores a view's text after substitution, so a view that hashes would keep the key in the
+    catalog for anyone to read (`show create table`): such a staging model is a table there. -#}
+{% macro spark__staging_materialization(table_name) -%}
+    {%- set hashes = table_name == 'identifies' and idstitch.personal_columns() | length > 0 -%}
+    {{ return('table' if hashes else 'view') }}
+{%- endmacro %}
+
+
 {% macro hash_key_fingerprint() -%}
     {#- a keyed hash of a constant: tells whether the key changed without storing the key -#}
     {%- if not execute or not idstitch.personal_columns() -%}{{ return(none) }}{%- endif -%}
@@ -96,17 +130,57 @@
 {% macro check_hash_key() -%}
     {#- on-run-start: personal columns need a key of at least 16 characters in the session -#}
     {%- if not execute or not idstitch.personal_columns() -%}{{ return('select 1') }}{%- endif -%}
-    {%- set length = run_query('select length(' ~ idstitch.hash_key() ~ ')').columns[0].values()[0] -%}
-    {%- if length is none or length < 16 -%}
+    {%- set problem = adapter.dispatch('hash_key_problem', 'idstitch')() -%}
+    {%- if problem -%}
+        {%- set how = {
+            'postgres': "Set IDSTITCH_HASH_KEY and run with `idstitch run`, or export "
+                        ~ "PGOPTIONS='-c idstitch.hash_key=<key>' before dbt.",
+            'duckdb': 'Set IDSTITCH_HASH_KEY and add `plugins: [{module: idstitch.duckdb_plugin}]` to the '
+                      ~ 'profile.',
+            'spark': "Give the profile's server_side_parameters "
+                     ~ "`idstitch.hash_key: \"{{ env_var('DBT_ENV_SECRET_IDSTITCH_HASH_KEY', '') }}\"` and set "
+                     ~ 'IDSTITCH_HASH_KEY for `idstitch run` (or DBT_ENV_SECRET_IDSTITCH_HASH_KEY for dbt).',
+        }.get(target.type, 'See README "Personal data".') -%}
         {{ exceptions.raise_compiler_error(
             'idstitch: idstitch__personal_columns (' ~ idstitch.personal_columns() | join(', ')
-            ~ ') needs a hash key of at least 16 characters, and '
-            ~ ('none reached the warehouse session' if length is none else 'the one given is too short')
-            ~ '. Set IDSTITCH_HASH_KEY and run with `idstitch run`, or on Postgres export '
-            ~ "PGOPTIONS='-c idstitch.hash_key=<key>' before dbt; on DuckDB add "
-            ~ '`plugins: [{module: idstitch.duckdb_plugin}]` to the profile.') }}
+            ~ ') needs a hash key of at least 16 characters, and ' ~ problem ~ '. ' ~ how) }}
     {%- endif -%}
     select 1
+{%- endmacro %}
+
+
+{#- What is wrong with the session's key (none when it is usable): it never appears in the message. -#}
+{% macro default__hash_key_problem() -%}
+    {%- set length = run_query('select length(' ~ idstitch.hash_key() ~ ')').columns[0].values()[0] -%}
+    {%- if length is none -%}{{ return('none reached the warehouse session') }}{%- endif -%}
+    {%- if length < 16 -%}{{ return('the one given is too short') }}{%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{#-
+    Spark: the key becomes part of the SQL text where Spark substitutes it, so it is checked before any
+    statement carries it: read with SET (the value comes back as data, never logged), then it must not
+    hold a character that would end or escape the string literal or start another substitution, and a
+    statement must see exactly it (spark.sql.variable.substitute off would leave `${…}` as the "key").
+-#}
+{% macro spark__hash_key_problem() -%}
+    {%- set key = run_query('set idstitch.hash_key').columns[1].values()[0] -%}
+    {%- if key is none or key == '' or key == '<undefined>' -%}
+        {{ return('none reached the Spark session (its conf idstitch.hash_key)') }}
+    {%- endif -%}
+    {%- if key | length < 16 -%}{{ return('the one given is too short') }}{%- endif -%}
+    {%- for character in ["'", '\\', '$', '{', '}'] -%}
+        {%- if character in key -%}
+            {{ return("the one given holds one of ' \\ $ { }, which cannot pass through Spark's "
+                      ~ 'substitution into a string literal: choose another (hex or base64 digits)') }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set seen = run_query('select md5(' ~ idstitch.hash_key() ~ ')').columns[0].values()[0] -%}
+    {%- if seen != local_md5(key) -%}
+        {{ return('the one given does not reach the SQL: Spark must substitute it '
+                  ~ '(set spark.sql.variable.substitute to true)') }}
+    {%- endif -%}
+    {{ return(none) }}
 {%- endmacro %}
 
 

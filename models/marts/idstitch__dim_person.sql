@@ -1,4 +1,4 @@
-{{ config(alias='dim_person') }}
+{{ config(alias='dim_person', materialized=idstitch.table_materialization()) }}
 
 {#-
     One row per person: every person that owns an identifier or an event. customer_id is the

@@ -1,4 +1,4 @@
-{{ config(alias='person_identifiers') }}
+{{ config(alias='person_identifiers', materialized=idstitch.table_materialization()) }}
 
 {#- Every identifier that belongs to a person. Quarantined identifiers (hubs, e-mails of several
     accounts) belong to none and are listed in identity_refusals instead. -#}

@@ -1,3 +1,5 @@
+{{ config(materialized=idstitch.staging_materialization('identifies')) }}
+
 {#-
     Identifier traits (var idstitch__identifier_traits, default e-mail) are required and cast to
     text like ids; other traits (var idstitch__traits) pass through with the rest.

@@ -269,7 +269,7 @@ def invoke_dbt(
     if cli_vars:
         argv += ["--vars", json.dumps(dict(cli_vars))]
     try:
-        with hash_key_for_postgres():
+        with hash_key_for_sessions():
             result = dbtRunner(callbacks=[callback]).invoke(argv)
     finally:
         _release_embedded_databases()
@@ -287,29 +287,37 @@ def invoke_dbt(
 
 
 HASH_KEY_ENV = "IDSTITCH_HASH_KEY"
+# what the Spark profile reads (README "Personal data"); dbt also scrubs DBT_ENV_SECRET_* values from its logs
+SECRET_HASH_KEY_ENV = "DBT_ENV_SECRET_IDSTITCH_HASH_KEY"
 
 
 @contextlib.contextmanager
-def hash_key_for_postgres() -> Iterator[None]:
-    """Hand ``IDSTITCH_HASH_KEY`` to Postgres sessions as the setting ``idstitch.hash_key``.
+def hash_key_for_sessions() -> Iterator[None]:
+    """Hand ``IDSTITCH_HASH_KEY`` to the warehouse sessions dbt opens, never as part of a SQL statement
+    (compiled SQL and dbt's logs stay free of it). Restored afterwards.
 
-    libpq reads ``PGOPTIONS`` when dbt connects, so the key reaches the session without ever being
-    part of a SQL statement (compiled SQL and dbt's logs stay free of it). Restored afterwards.
+    - Postgres: the setting ``idstitch.hash_key`` through libpq's ``PGOPTIONS``, read when dbt connects;
+    - Spark: ``DBT_ENV_SECRET_IDSTITCH_HASH_KEY``, which the profile passes as the session conf
+      ``idstitch.hash_key`` (``server_side_parameters``); unless already set;
+    - DuckDB: the profile plugin ``idstitch.duckdb_plugin`` reads ``IDSTITCH_HASH_KEY`` itself.
     """
     key = os.environ.get(HASH_KEY_ENV)
     if not key:
         yield
         return
-    before = os.environ.get("PGOPTIONS")
+    before = {name: os.environ.get(name) for name in ("PGOPTIONS", SECRET_HASH_KEY_ENV)}
     escaped = key.replace("\\", "\\\\").replace(" ", "\\ ")
-    os.environ["PGOPTIONS"] = f"{before or ''} -c idstitch.hash_key={escaped}".strip()
+    os.environ["PGOPTIONS"] = f"{before['PGOPTIONS'] or ''} -c idstitch.hash_key={escaped}".strip()
+    if not before[SECRET_HASH_KEY_ENV]:
+        os.environ[SECRET_HASH_KEY_ENV] = key
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("PGOPTIONS", None)
-        else:
-            os.environ["PGOPTIONS"] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _node_result(raw: Mapping[str, Any]) -> NodeResult:

@@ -59,6 +59,12 @@ TIMESTAMP_COLUMNS = frozenset({"timestamp", "received_at", "sent_at"})
 CONTRACT_COLUMNS = {table: list(columns) for table, columns in COLUMNS.items() if table != "truth"}
 
 
+# The Spark session conf idstitch.hash_key, from the environment; '' (no key) when unset, so that a run
+# without a key does not inherit the previous run's key from the process's one SparkSession.
+SPARK_HASH_KEY_ENV = "DBT_ENV_SECRET_IDSTITCH_HASH_KEY"
+SPARK_HASH_KEY_PARAMETER = {"idstitch.hash_key": "{{ env_var('" + SPARK_HASH_KEY_ENV + "', '') }}"}
+
+
 def default_column_type(column: str) -> str:
     return "timestamp" if column in TIMESTAMP_COLUMNS or column.endswith("_at") else "text"
 
@@ -145,7 +151,8 @@ class Warehouse:
         self.token = uuid.uuid4().hex[:8]  # Spark: the suffix of this warehouse's schema names
         # the dbt project dbt runs against: the repository, or a private copy (use_project_copy)
         self.project_dir = Path(project_dir).resolve() if project_dir is not None else REPO_ROOT
-        # added to every dbt subprocess's environment (e.g. IDSTITCH_HASH_KEY, PGOPTIONS)
+        # added to every dbt subprocess's environment (e.g. IDSTITCH_HASH_KEY, PGOPTIONS); Spark: to this
+        # process's environment while dbt runs in it
         self.extra_env: dict[str, str] = {}
         self.last_result: subprocess.CompletedProcess[str] | None = None
         self.last_stdout: str = ""
@@ -173,7 +180,8 @@ class Warehouse:
                 "host": "localhost",  # unused by the session method, required by the profile
                 "schema": self.schema,
                 "threads": 1,
-                "server_side_parameters": spark.profile_settings(),
+                # the personal-data hash key as the example profile passes it (README "Personal data")
+                "server_side_parameters": {**spark.profile_settings(), **SPARK_HASH_KEY_PARAMETER},
             }
         else:
             assert pg is not None
@@ -569,7 +577,8 @@ class Warehouse:
         ]
         if not args or args[0] != "debug":  # debug takes no target or log path
             argv += ["--target-path", str(self.target_path), "--log-path", str(self.log_path)]
-        returncode, stdout, stderr = invoke_dbt(self.spark, argv)
+        with _environment(self.extra_env):
+            returncode, stdout, stderr = invoke_dbt(self.spark, argv)
         proc = subprocess.CompletedProcess(["dbt", *argv], returncode, stdout, stderr)
         return self._finish(["dbt", *argv], proc, expect_ok)
 
@@ -585,6 +594,21 @@ class Warehouse:
                 f"(profiles: {self.profiles_dir}, logs: {self.log_path})"
             )
         return proc
+
+
+@contextlib.contextmanager
+def _environment(extra: Mapping[str, str]) -> Iterator[None]:
+    """This process's environment with ``extra`` added (dbt in this process reads it), restored after."""
+    before = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _tail(text: str, lines: int = 80) -> str:

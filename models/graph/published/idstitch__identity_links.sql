@@ -1,4 +1,4 @@
-{{ config(alias='identity_links') }}
+{{ config(alias='identity_links', materialized=idstitch.table_materialization()) }}
 
 {#-
     The identity graph's edges: every link the data offered, with its provenance, and whether it

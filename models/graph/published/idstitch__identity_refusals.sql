@@ -1,4 +1,4 @@
-{{ config(alias='identity_refusals') }}
+{{ config(alias='identity_refusals', materialized=idstitch.table_materialization()) }}
 
 {#- One row per refused link and per quarantined identifier, with the reason. -#}
 
