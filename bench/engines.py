@@ -53,7 +53,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -114,6 +114,9 @@ class Result:
     persons: int
     identified: int
     settings: dict[str, str] = field(default_factory=dict)
+    # --incremental-share: messages held back from the full build, then the incremental run's model seconds
+    new_messages: int = 0
+    incremental: dict[str, float] = field(default_factory=dict)
 
     @property
     def model_seconds(self) -> float:
@@ -200,6 +203,10 @@ def write_profile(work: Path, output: dict[str, Any]) -> None:
     (work / "profiles.yml").write_text(json.dumps(profiles, indent=2) + "\n")  # JSON is YAML
 
 
+def invocation(dbt: DbtRun) -> str:
+    return dbt[0]["metadata"]["invocation_id"]
+
+
 def build_result(engine: str, persons: int, messages: int, load_seconds: float,
                  dbt: DbtRun, closure_rows: list[tuple],
                  person_row: tuple, settings: dict[str, str] | None = None) -> Result:
@@ -213,14 +220,64 @@ def build_result(engine: str, persons: int, messages: int, load_seconds: float,
                   int(person_row[1] or 0), settings or {})
 
 
-CLOSURE_SQL = "select closure_name, rounds, input_links, identifiers from {schema}.closure_runs order by closure_name"
+CLOSURE_SQL = ("select closure_name, rounds, input_links, identifiers from {schema}.closure_runs "
+               "where invocation_id = '{invocation}' order by closure_name")
 PERSONS_SQL = ("select count(*), sum(case when is_identified then 1 else 0 end) from {schema}.dim_person")
+
+
+# ------------------------------------------------------------------------------------------------- new data
+
+Sql = Callable[[str], list[tuple]]
+
+
+def hold_back(engine: str, sql: Sql, schema: str, share: float) -> int:
+    """Move the newest `share` of the messages (by received_at, all tables together) to hold_<table>; the
+    number of messages held back."""
+    union = " union all ".join(f"select received_at from {schema}.{t}" for t in MESSAGE_TABLES)
+    ((total,),) = sql(f"select count(*) from ({union}) as r")
+    ((cutoff,),) = sql(f"select received_at from ({union}) as r where received_at is not null "
+                       f"order by received_at desc limit 1 offset {round(total * share)}")
+    newer = f"received_at > timestamp '{cutoff:%Y-%m-%d %H:%M:%S.%f}'"
+    held = 0
+    for table in MESSAGE_TABLES:
+        sql(f"create table {schema}.hold_{table} as select * from {schema}.{table} where {newer}")
+        ((count,),) = sql(f"select count(*) from {schema}.hold_{table}")
+        held += count
+        if engine == "spark":  # parquet has no DELETE, and a table cannot be overwritten by a query reading it
+            sql(f"create table {schema}.kept_{table} as select * from {schema}.{table} "
+                f"where not coalesce({newer}, false)")
+            sql(f"insert overwrite table {schema}.{table} select * from {schema}.kept_{table}")
+            sql(f"drop table {schema}.kept_{table}")
+        else:
+            sql(f"delete from {schema}.{table} where {newer}")
+    return held
+
+
+def release(sql: Sql, schema: str) -> None:
+    for table in MESSAGE_TABLES:
+        sql(f"insert into {schema}.{table} select * from {schema}.hold_{table}")
+        sql(f"drop table {schema}.hold_{table}")
+
+
+def builds(run_dbt: Callable[[], DbtRun], sql: Callable[[], contextlib.AbstractContextManager[Sql]],
+           schema: str, engine: str, share: float) -> tuple[DbtRun, int, dict[str, float]]:
+    """The full build; with a share, on all but the newest share of messages, which then arrive for an
+    incremental build: (full build, messages held back, incremental model seconds)."""
+    if not share:
+        return run_dbt(), 0, {}
+    with sql() as execute:
+        held = hold_back(engine, execute, schema, share)
+    full = run_dbt()
+    with sql() as execute:
+        release(execute, schema)
+    incremental = {name: seconds for name, (seconds, _, _) in model_timings(run_dbt()[0]).items()}
+    return full, held, incremental
 
 
 # ------------------------------------------------------------------------------------------------- engines
 
 
-def run_duckdb(csv_dir: Path, work: Path, persons: int, memory: str) -> Result:
+def run_duckdb(csv_dir: Path, work: Path, persons: int, memory: str, share: float) -> Result:
     import duckdb
 
     work.mkdir(parents=True, exist_ok=True)
@@ -230,18 +287,29 @@ def run_duckdb(csv_dir: Path, work: Path, persons: int, memory: str) -> Result:
     load = time.time() - started
     settings = {"memory_limit": memory}
     write_profile(work, {"type": "duckdb", "path": str(db), "schema": "main", "threads": 1, "settings": settings})
-    dbt = dbt_subprocess(work)
+
+    @contextlib.contextmanager
+    def sql() -> Iterator[Sql]:  # a connection only between builds: dbt's process needs the file
+        con = duckdb.connect(str(db))
+        try:
+            yield lambda q: con.execute(q).fetchall()
+        finally:
+            con.close()
+
+    dbt, held, incremental = builds(lambda: dbt_subprocess(work), sql, SOURCE_SCHEMA, "duckdb", share)
     con = duckdb.connect(str(db), read_only=True)
     try:
-        closures = con.execute(CLOSURE_SQL.format(schema="main")).fetchall()
+        closures = con.execute(CLOSURE_SQL.format(schema="main", invocation=invocation(dbt))).fetchall()
         person_row = con.execute(PERSONS_SQL.format(schema="main")).fetchone()
     finally:
         con.close()
-    return build_result("duckdb", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, closures,
-                        person_row, settings)
+    result = build_result("duckdb", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, closures,
+                          person_row, settings)
+    result.new_messages, result.incremental = held, incremental
+    return result
 
 
-def run_postgres(csv_dir: Path, work: Path, persons: int, server: PgServer) -> Result:
+def run_postgres(csv_dir: Path, work: Path, persons: int, server: PgServer, share: float) -> Result:
     work.mkdir(parents=True, exist_ok=True)
     dbname = f"bench_{persons}"
     server.drop_database(dbname)
@@ -255,17 +323,30 @@ def run_postgres(csv_dir: Path, work: Path, persons: int, server: PgServer) -> R
         load = time.time() - started
         write_profile(work, {"type": "postgres", "host": server.host, "port": server.port, "user": server.user,
                              "password": "", "dbname": dbname, "schema": TARGET_SCHEMA, "threads": 1})
-        dbt = dbt_subprocess(work)
+
+        def execute(query: str) -> list[tuple]:
+            with conn.cursor() as cur:
+                cur.execute(query)
+                return cur.fetchall() if cur.description else []
+
+        @contextlib.contextmanager
+        def sql() -> Iterator[Sql]:
+            yield execute
+            execute("analyze")  # as after the load: the planner sees the tables as they are
+
+        dbt, held, incremental = builds(lambda: dbt_subprocess(work), sql, SOURCE_SCHEMA, "postgres", share)
         cur = conn.cursor()
-        cur.execute(CLOSURE_SQL.format(schema=TARGET_SCHEMA))
+        cur.execute(CLOSURE_SQL.format(schema=TARGET_SCHEMA, invocation=invocation(dbt)))
         closures = cur.fetchall()
         cur.execute(PERSONS_SQL.format(schema=TARGET_SCHEMA))
         person_row = cur.fetchone()
         conn.close()
     finally:
         server.drop_database(dbname)  # frees the disk before the next size
-    return build_result("postgres", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, closures,
-                        person_row)
+    result = build_result("postgres", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, closures,
+                          person_row)
+    result.new_messages, result.incremental = held, incremental
+    return result
 
 
 def shuffle_partitions(messages: int, setting: str) -> int:
@@ -367,7 +448,7 @@ def attribute_stages(result: Result, run_results: dict, lines: list[tuple[float,
         closure.round_shuffled_rows = rounds.get(closure.name, [])
 
 
-def run_spark(csv_dir: Path, work: Path, persons: int, host: SparkHost, partitions: int) -> Result:
+def run_spark(csv_dir: Path, work: Path, persons: int, host: SparkHost, partitions: int, share: float) -> Result:
     work.mkdir(parents=True, exist_ok=True)
     source, target = f"{SOURCE_SCHEMA}_p{persons}", f"{TARGET_SCHEMA}_p{persons}"
     session = host.session
@@ -380,13 +461,20 @@ def run_spark(csv_dir: Path, work: Path, persons: int, host: SparkHost, partitio
     write_profile(work, {"type": "spark", "method": "session", "host": "localhost", "schema": target,
                          "threads": 1, "server_side_parameters": {
                              "spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": str(partitions)}})
-    dbt = dbt_in_process(work, {"idstitch__source_schema": source})
-    closures = [tuple(r) for r in session.sql(CLOSURE_SQL.format(schema=target)).collect()]
+
+    @contextlib.contextmanager
+    def sql() -> Iterator[Sql]:
+        yield lambda q: [tuple(row) for row in session.sql(q).collect()]
+
+    dbt, held, incremental = builds(lambda: dbt_in_process(work, {"idstitch__source_schema": source}), sql,
+                                    source, "spark", share)
+    closures = [tuple(r) for r in session.sql(CLOSURE_SQL.format(schema=target, invocation=invocation(dbt))).collect()]
     person_row = tuple(session.sql(PERSONS_SQL.format(schema=target)).collect()[0])
     result = build_result("spark", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, closures,
                           person_row, settings)
     attribute_stages(result, dbt[0], dbt[1], spark_stages(host))
     count_rows(host, result, dbt[0])
+    result.new_messages, result.incremental = held, incremental
     return result
 
 
@@ -466,6 +554,16 @@ def report(results: list[Result]) -> None:
                     print(f"{engine:<9} {persons:>9,} {c.name:<17} {c.rounds} rounds over {c.identifiers:,} "
                           f"identifiers: {left}")
 
+    if any(r.incremental for r in results):
+        print("\n== incremental run: the newest messages arrive after a full build on the rest ==")
+        for r in results:
+            if r.incremental:
+                total = sum(r.incremental.values())
+                top = sorted(r.incremental.items(), key=lambda kv: -kv[1])[:6]
+                print(f"{r.engine:<9} {r.persons_generated:>9,} {r.new_messages:,} new messages "
+                      f"({r.new_messages / r.messages:.1%}): models {total:.1f}s vs full build {r.model_seconds:.1f}s "
+                      f"= {total / r.model_seconds:.0%}; largest: " + ", ".join(f"{n} {t:.1f}" for n, t in top))
+
     spark = [by[("spark", p)] for p in sizes if ("spark", p) in by]
     if not spark:
         return
@@ -522,6 +620,9 @@ def main() -> int:
                         help="figures as JSON, written after each build (default: %(default)s)")
     parser.add_argument("--duckdb-memory", default="8GB", help="DuckDB memory_limit (default: %(default)s)")
     parser.add_argument("--spark-driver-memory", default="10g", help="(default: %(default)s)")
+    parser.add_argument("--incremental-share", type=float, default=0.0,
+                        help="also measure an incremental run: the full build leaves out this share of the "
+                             "messages (the newest by received_at), which then arrive for an incremental build")
     parser.add_argument("--spark-shuffle-partitions", default="auto",
                         help="a number, or auto: 8 per 4.5 M messages, a power of two, at least 8")
     args = parser.parse_args()
@@ -544,18 +645,21 @@ def main() -> int:
         for engine in args.engines:
             if engine == "duckdb":
                 for persons in sizes:
-                    done(run_duckdb(sources[persons], work / f"duckdb-{persons}", persons, args.duckdb_memory))
+                    done(run_duckdb(sources[persons], work / f"duckdb-{persons}", persons, args.duckdb_memory,
+                                    args.incremental_share))
                     shutil.rmtree(work / f"duckdb-{persons}", ignore_errors=True)
             elif engine == "postgres":
                 with postgres_server(parent_dir=work) as server:
                     for persons in sizes:
-                        done(run_postgres(sources[persons], work / f"postgres-{persons}", persons, server))
+                        done(run_postgres(sources[persons], work / f"postgres-{persons}", persons, server,
+                                          args.incremental_share))
             else:
                 with spark_session(work, args.spark_driver_memory) as host:
                     for persons in sizes:
                         messages = sum(_count_lines(sources[persons] / f"{t}.csv") for t in MESSAGE_TABLES)
                         partitions = shuffle_partitions(messages, args.spark_shuffle_partitions)
-                        done(run_spark(sources[persons], work / f"spark-{persons}", persons, host, partitions))
+                        done(run_spark(sources[persons], work / f"spark-{persons}", persons, host, partitions,
+                                       args.incremental_share))
         report(results)
     finally:
         if args.work_dir is None:
