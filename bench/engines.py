@@ -47,6 +47,7 @@ import json
 import math
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,7 @@ class Closure:
     input_links: int  # directed links, both directions, distinct
     identifiers: int
     links_left: list[int] = field(default_factory=list)  # after each round
+    jumps: list[int] = field(default_factory=list)  # pointer jumps in each round
     round_shuffled_rows: list[int] = field(default_factory=list)  # Spark: rows written to shuffles per round
 
 
@@ -100,6 +102,7 @@ class ModelStats:
     tasks: int = 0
     skew: float = 0.0  # the model's longest stage: longest task / median task
     rows: int | None = None  # Spark only: rows in the model's table (views: None)
+    task_cpu: float = 0.0  # Spark only: CPU seconds of the model's tasks
 
 
 @dataclass
@@ -109,6 +112,7 @@ class Result:
     messages: int
     load_seconds: float
     build_seconds: float  # wall time of the dbt invocation
+    cpu_seconds: float  # CPU time of the engine's processes during the build (see cpu_meter)
     models: dict[str, ModelStats]
     closures: list[Closure]
     persons: int
@@ -163,6 +167,36 @@ def dbt_env(work: Path) -> dict[str, str]:
 DbtRun = tuple[dict, list[tuple[float, str]], float]  # run_results, console lines with epoch seconds, wall
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process and of its children it has reaped (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and of its descendants, live or reaped (a Postgres server's backends)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parents.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        with contextlib.suppress(OSError):
+            total += process_cpu(pid)
+            todo += parents.get(pid, [])
+    return total
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's reaped children (a dbt subprocess, with DuckDB inside it)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def dbt_subprocess(work: Path) -> DbtRun:
     """dbt in a child process (console lines time-stamped as they are read)."""
     started = time.time()
@@ -208,15 +242,16 @@ def invocation(dbt: DbtRun) -> str:
 
 
 def build_result(engine: str, persons: int, messages: int, load_seconds: float,
-                 dbt: DbtRun, closure_rows: list[tuple],
+                 dbt: DbtRun, cpu: float, closure_rows: list[tuple],
                  person_row: tuple, settings: dict[str, str] | None = None) -> Result:
     run_results, lines, wall = dbt
     logged = closures_from_log(lines)
     closures = [Closure(name, int(rounds), int(links), int(identifiers),
-                        [r[3] for r in logged.get(name, {}).get("rounds", [])])
+                        [r[3] for r in logged.get(name, {}).get("rounds", [])],
+                        [r[2] for r in logged.get(name, {}).get("rounds", [])])
                 for name, rounds, links, identifiers in closure_rows]
     models = {name: ModelStats(seconds) for name, (seconds, _, _) in model_timings(run_results).items()}
-    return Result(engine, persons, messages, load_seconds, wall, models, closures, int(person_row[0]),
+    return Result(engine, persons, messages, load_seconds, wall, cpu, models, closures, int(person_row[0]),
                   int(person_row[1] or 0), settings or {})
 
 
@@ -259,19 +294,23 @@ def release(sql: Sql, schema: str) -> None:
         sql(f"drop table {schema}.hold_{table}")
 
 
-def builds(run_dbt: Callable[[], DbtRun], sql: Callable[[], contextlib.AbstractContextManager[Sql]],
-           schema: str, engine: str, share: float) -> tuple[DbtRun, int, dict[str, float]]:
+def builds(run_dbt: Callable[[], DbtRun], cpu_meter: Callable[[], float],
+           sql: Callable[[], contextlib.AbstractContextManager[Sql]],
+           schema: str, engine: str, share: float) -> tuple[DbtRun, float, int, dict[str, float]]:
     """The full build; with a share, on all but the newest share of messages, which then arrive for an
-    incremental build: (full build, messages held back, incremental model seconds)."""
-    if not share:
-        return run_dbt(), 0, {}
-    with sql() as execute:
-        held = hold_back(engine, execute, schema, share)
+    incremental build: (full build, its CPU seconds, messages held back, incremental model seconds)."""
+    held, incremental = 0, {}
+    if share:
+        with sql() as execute:
+            held = hold_back(engine, execute, schema, share)
+    cpu = cpu_meter()
     full = run_dbt()
-    with sql() as execute:
-        release(execute, schema)
-    incremental = {name: seconds for name, (seconds, _, _) in model_timings(run_dbt()[0]).items()}
-    return full, held, incremental
+    cpu = cpu_meter() - cpu
+    if share:
+        with sql() as execute:
+            release(execute, schema)
+        incremental = {name: seconds for name, (seconds, _, _) in model_timings(run_dbt()[0]).items()}
+    return full, cpu, held, incremental
 
 
 # ------------------------------------------------------------------------------------------------- engines
@@ -296,14 +335,15 @@ def run_duckdb(csv_dir: Path, work: Path, persons: int, memory: str, share: floa
         finally:
             con.close()
 
-    dbt, held, incremental = builds(lambda: dbt_subprocess(work), sql, SOURCE_SCHEMA, "duckdb", share)
+    dbt, cpu, held, incremental = builds(lambda: dbt_subprocess(work), children_cpu, sql, SOURCE_SCHEMA, "duckdb",
+                                         share)
     con = duckdb.connect(str(db), read_only=True)
     try:
         closures = con.execute(CLOSURE_SQL.format(schema="main", invocation=invocation(dbt))).fetchall()
         person_row = con.execute(PERSONS_SQL.format(schema="main")).fetchone()
     finally:
         con.close()
-    result = build_result("duckdb", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, closures,
+    result = build_result("duckdb", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, cpu, closures,
                           person_row, settings)
     result.new_messages, result.incremental = held, incremental
     return result
@@ -334,7 +374,9 @@ def run_postgres(csv_dir: Path, work: Path, persons: int, server: PgServer, shar
             yield execute
             execute("analyze")  # as after the load: the planner sees the tables as they are
 
-        dbt, held, incremental = builds(lambda: dbt_subprocess(work), sql, SOURCE_SCHEMA, "postgres", share)
+        assert server.pid is not None
+        dbt, cpu, held, incremental = builds(lambda: dbt_subprocess(work), lambda: tree_cpu(server.pid), sql,
+                                             SOURCE_SCHEMA, "postgres", share)
         cur = conn.cursor()
         cur.execute(CLOSURE_SQL.format(schema=TARGET_SCHEMA, invocation=invocation(dbt)))
         closures = cur.fetchall()
@@ -343,7 +385,7 @@ def run_postgres(csv_dir: Path, work: Path, persons: int, server: PgServer, shar
         conn.close()
     finally:
         server.drop_database(dbname)  # frees the disk before the next size
-    result = build_result("postgres", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, closures,
+    result = build_result("postgres", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, cpu, closures,
                           person_row)
     result.new_messages, result.incremental = held, incremental
     return result
@@ -432,6 +474,7 @@ def attribute_stages(result: Result, run_results: dict, lines: list[tuple[float,
         stats.shuffled_bytes += stage.get("shuffleWriteBytes", 0)
         stats.spilled_bytes += stage.get("diskBytesSpilled", 0)
         stats.tasks += stage.get("numTasks", 0)
+        stats.task_cpu += stage.get("executorCpuTime", 0) / 1e9
         durations = (stage.get("taskMetricsDistributions") or {}).get("executorRunTime") or []
         if len(durations) == 2 and stage.get("executorRunTime", 0) > longest.get(model, -1):
             longest[model] = stage["executorRunTime"]
@@ -466,11 +509,12 @@ def run_spark(csv_dir: Path, work: Path, persons: int, host: SparkHost, partitio
     def sql() -> Iterator[Sql]:
         yield lambda q: [tuple(row) for row in session.sql(q).collect()]
 
-    dbt, held, incremental = builds(lambda: dbt_in_process(work, {"idstitch__source_schema": source}), sql,
-                                    source, "spark", share)
+    jvm = session.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+    dbt, cpu, held, incremental = builds(lambda: dbt_in_process(work, {"idstitch__source_schema": source}),
+                                         lambda: process_cpu(jvm), sql, source, "spark", share)
     closures = [tuple(r) for r in session.sql(CLOSURE_SQL.format(schema=target, invocation=invocation(dbt))).collect()]
     person_row = tuple(session.sql(PERSONS_SQL.format(schema=target)).collect()[0])
-    result = build_result("spark", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, closures,
+    result = build_result("spark", persons, sum(counts[t] for t in MESSAGE_TABLES), load, dbt, cpu, closures,
                           person_row, settings)
     attribute_stages(result, dbt[0], dbt[1], spark_stages(host))
     count_rows(host, result, dbt[0])
@@ -523,16 +567,18 @@ def report(results: list[Result]) -> None:
 
     print("\n== full build, dbt on one thread (seeds and models; data tests left out) ==")
     print(f"{'engine':<9} {'persons':>9} {'messages':>11} {'load s':>8} {'build s':>8} {'models s':>9} "
-          f"{'persons out':>12} {'identified':>11}  settings")
+          f"{'cpu s':>8} {'persons out':>12} {'identified':>11}  settings")
     for persons in sizes:
         for engine in engines:
             if r := by.get((engine, persons)):
                 print(f"{engine:<9} {persons:>9,} {r.messages:>11,} {r.load_seconds:>8.1f} {r.build_seconds:>8.1f} "
-                      f"{r.model_seconds:>9.1f} {r.persons:>12,} {r.identified:>11,}  "
+                      f"{r.model_seconds:>9.1f} {r.cpu_seconds:>8.1f} {r.persons:>12,} {r.identified:>11,}  "
                       + ", ".join(f"{k}={v}" for k, v in r.settings.items()))
         outs = {(by[(e, persons)].persons, by[(e, persons)].identified) for e in engines if (e, persons) in by}
         if len(outs) > 1:
             print(f"  !! the engines disagree on persons / identified at {persons:,}: {sorted(outs)}")
+    print("(cpu s: CPU time of the engine's processes during the build — DuckDB: the dbt process it runs in;\n"
+          " Postgres: the server's processes; Spark: the JVM. Steadier than seconds when other work shares the cores)")
 
     if len(sizes) >= 2:
         small, large = sizes[0], sizes[-1]
@@ -543,16 +589,17 @@ def report(results: list[Result]) -> None:
                 target = "  (target ≤ 4.5× for 4× data)" if engine == "spark" else ""
                 print(f"{engine:<9} data {b.messages / a.messages:.2f}×   model time {b.model_seconds:.1f}s / "
                       f"{a.model_seconds:.1f}s = {b.model_seconds / a.model_seconds:.2f}×   "
+                      f"cpu {b.cpu_seconds / a.cpu_seconds:.2f}×   "
                       f"build wall {b.build_seconds / a.build_seconds:.2f}×{target}")
 
-    print("\n== closures (rounds; directed links in, then left after each round) ==")
+    print("\n== closures (rounds; directed links in, then left after each round; pointer jumps per round) ==")
     for persons in sizes:
         for engine in engines:
             if r := by.get((engine, persons)):
                 for c in r.closures:
                     left = " → ".join(f"{n:,}" for n in [c.input_links, *c.links_left])
                     print(f"{engine:<9} {persons:>9,} {c.name:<17} {c.rounds} rounds over {c.identifiers:,} "
-                          f"identifiers: {left}")
+                          f"identifiers: {left}; jumps {'/'.join(map(str, c.jumps))}")
 
     if any(r.incremental for r in results):
         print("\n== incremental run: the newest messages arrive after a full build on the rest ==")
@@ -568,21 +615,32 @@ def report(results: list[Result]) -> None:
     if not spark:
         return
     last = spark[-1]
-    header = "".join(f" {'s@' + f'{r.persons_generated // 1000}k':>9}" for r in spark)
     growth = len(spark) >= 2
-    print(f"\n== Spark, model by model (shuffle, spill, tasks and skew at {last.persons_generated:,} persons) ==")
-    print(f"{'model':<40}{header}{' growth' if growth else ''} {'rows':>11} {'shuffled rows':>14} "
-          f"{'shuffled MB':>12} {'spilled MB':>11} {'tasks':>6} {'skew':>6}")
+
+    def columns(value: Callable[[ModelStats], float], name: str) -> str:
+        cells = "".join(f" {value(r.models[name]) if name in r.models else float('nan'):8.1f}" for r in spark)
+        first, m = spark[0].models.get(name), last.models[name]
+        if growth:
+            cells += f" {value(m) / value(first):5.1f}×" if first and value(first) > 0 else "       "
+        return cells
+
+    def heading(label: str) -> str:
+        return "".join(f" {label + '@' + f'{r.persons_generated // 1000}k':>8}" for r in spark) + (
+            "  growth" if growth else "")
+
+    print(f"\n== Spark, model by model (seconds; task CPU seconds; shuffle, spill, tasks and skew at "
+          f"{last.persons_generated:,} persons) ==")
+    print(f"{'model':<40}{heading('s')}{heading('cpu')} {'rows':>11} {'shuffled rows':>14} "
+          f"{'shuffled MB':>12} {'spilled MB':>11} {'tasks':>6} {'skew':>5}")
     for name in sorted(last.models, key=lambda n: -last.models[n].seconds):
         m = last.models[name]
-        cells = "".join(f" {r.models[name].seconds if name in r.models else float('nan'):9.1f}" for r in spark)
-        ratio = ""
-        if growth:
-            first = spark[0].models.get(name)
-            ratio = f" {m.seconds / first.seconds:5.1f}×" if first and first.seconds > 0 else "      "
         rows = "view" if m.rows is None else f"{m.rows:,}"
-        print(f"{name:<40}{cells}{ratio} {rows:>11} {m.shuffled_rows:>14,} {_mb(m.shuffled_bytes):>12} "
-              f"{_mb(m.spilled_bytes):>11} {m.tasks:>6} {m.skew:>6.1f}")
+        print(f"{name:<40}{columns(lambda x: x.seconds, name)}"
+              f"{columns(lambda x: x.task_cpu, name)} {rows:>11} {m.shuffled_rows:>14,} "
+              f"{_mb(m.shuffled_bytes):>12} {_mb(m.spilled_bytes):>11} {m.tasks:>6} {m.skew:>5.1f}")
+    totals = [sum(m.task_cpu for m in r.models.values()) for r in spark]
+    print("task CPU seconds, all models: " + " / ".join(f"{t:.1f}" for t in totals)
+          + (f" = {totals[-1] / totals[0]:.2f}×" if growth and totals[0] else ""))
     print("(skew: in the model's longest stage, the longest task's run time / the median task's)")
     print("\n== Spark, closure rounds: rows written to shuffles by each round's statements ==")
     for r in spark:
