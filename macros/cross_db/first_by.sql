@@ -69,3 +69,19 @@
 {% macro spark__sortable_timestamp(column) -%}
     lpad(date_format({{ column }}, 'yyyyMMddHHmmssSSSSSS'), 26, '0')
 {%- endmacro %}
+
+{#-
+    Spark: the same order without formatting a timestamp as text on every row (date_format is the
+    costliest expression of the id-tuple and link aggregations): min / max over a struct
+    (timestamp missing, timestamp, value) — structs compare field by field, strings by their bytes,
+    like the text above. Rows whose value is null take no part, as with the concatenation.
+-#}
+{% macro spark__first_by(value, order_timestamp) -%}
+    min(case when {{ value }} is not null then named_struct(
+        'missing', {{ order_timestamp }} is null, 'at', {{ order_timestamp }}, 'value', {{ value }}) end).value
+{%- endmacro %}
+
+{% macro spark__last_by(value, order_timestamp) -%}
+    max(case when {{ value }} is not null then named_struct(
+        'present', {{ order_timestamp }} is not null, 'at', {{ order_timestamp }}, 'value', {{ value }}) end).value
+{%- endmacro %}
