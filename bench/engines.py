@@ -26,10 +26,14 @@ How each engine runs (2-core machine; other work beside it makes seconds vary ±
 - Spark: one `local[2]` session for the whole script (tests/helpers/spark.py's settings: Derby metastore,
   UTC, parquet date rebasing), driver memory --spark-driver-memory; the CSVs read with `spark.read.csv` and
   an explicit all-text schema (timestamps cast as the test loader casts them) into parquet tables; dbt runs
-  in this process through `dbtRunner` (dbt-spark's `session` method finds the session). Shuffle partitions:
-  --spark-shuffle-partitions, by default 8 per 4.5 M messages (rounded to a power of two, at least 8), so a
-  reduce task of the largest shuffles handles about the same amount at every size; adaptive execution
-  (Spark's default) coalesces the many small shuffles of the closure loop and the small models.
+  in this process through `dbtRunner` (dbt-spark's `session` method finds the session), after one unmeasured
+  warm-up build on 2,000 persons (--spark-warmup: a fresh JVM compiles its code paths during its first
+  build, which made a cold 100,000-person build look slower than it is). Shuffle partitions:
+  --spark-shuffle-partitions, by default 8 per 4.5 M messages (rounded to a power of two, at least 8): the
+  largest shuffles (the message index's, 0.4 GB at 4.5 M messages and 1.7 GB at 18 M) then come in
+  partitions of about 50 MB at every size, near the 64 MB adaptive execution aims for, so it only has to
+  merge the many small shuffles (the closure loop, the small models) into a task or two, never split; with
+  Spark's default of 200 every small statement would plan 200 tasks, with 2 the largest ones would spill.
 
     python bench/engines.py [--persons 100000 400000] [--engines duckdb postgres spark]
         [--csv 100000=/path/to/csv] [--csv-root DIR] [--json FILE]
@@ -681,12 +685,19 @@ def main() -> int:
     parser.add_argument("--incremental-share", type=float, default=0.0,
                         help="also measure an incremental run: the full build leaves out this share of the "
                              "messages (the newest by received_at), which then arrive for an incremental build")
+    parser.add_argument("--spark-warmup", type=int, default=2000, metavar="PERSONS",
+                        help="build once on this many generated persons before measuring Spark, so that the "
+                             "first measured build does not pay for the JVM warming up (0 = no warm-up; "
+                             "default %(default)s)")
     parser.add_argument("--spark-shuffle-partitions", default="auto",
                         help="a number, or auto: 8 per 4.5 M messages, a power of two, at least 8")
     args = parser.parse_args()
 
     sizes = sorted(set(args.persons))
     sources = csv_dirs(sizes, args.seed, args.csv_root, dict(args.csv))
+    warmup = args.spark_warmup if "spark" in args.engines and args.spark_warmup not in sizes else 0
+    if warmup:
+        sources.update(csv_dirs([warmup], args.seed, args.csv_root, {}))
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="idstitch-engines-"))
     work.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
@@ -713,6 +724,11 @@ def main() -> int:
                                           args.incremental_share))
             else:
                 with spark_session(work, args.spark_driver_memory) as host:
+                    if warmup:
+                        started = time.time()
+                        run_spark(sources[warmup], work / f"spark-{warmup}", warmup, host, 8, 0.0)
+                        print(f"spark warm-up build on {warmup:,} persons: {time.time() - started:.0f}s (not measured)",
+                              flush=True)
                     for persons in sizes:
                         messages = sum(_count_lines(sources[persons] / f"{t}.csv") for t in MESSAGE_TABLES)
                         partitions = shuffle_partitions(messages, args.spark_shuffle_partitions)
