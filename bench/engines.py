@@ -28,7 +28,9 @@ How each engine runs (2-core machine; other work beside it makes seconds vary ±
   an explicit all-text schema (timestamps cast as the test loader casts them) into parquet tables; dbt runs
   in this process through `dbtRunner` (dbt-spark's `session` method finds the session), after one unmeasured
   warm-up build on 2,000 persons (--spark-warmup: a fresh JVM compiles its code paths during its first
-  build, which made a cold 100,000-person build look slower than it is). Shuffle partitions:
+  build, which made a cold 100,000-person build look slower than it is), with the profile settings of
+  profiles.example.yml (UTC; hash joins where adaptive execution finds the smaller side's partitions under
+  64 MB; --spark-conf adds or changes one). Shuffle partitions:
   --spark-shuffle-partitions, by default 8 per 4.5 M messages (rounded to a power of two, at least 8): the
   largest shuffles (the message index's, 0.4 GB at 4.5 M messages and 1.7 GB at 18 M) then come in
   partitions of about 50 MB at every size, near the 64 MB adaptive execution aims for, so it only has to
@@ -78,6 +80,16 @@ SOURCE_SCHEMA = "segment"
 TARGET_SCHEMA = "analytics"
 BUILD_ARGS = ("build", "--resource-type", "seed", "--resource-type", "model")
 MESSAGES_PER_PARTITION_STEP = 4_500_000 / 8  # --spark-shuffle-partitions auto: 8 per 4.5 M messages
+
+# Spark settings of the dbt profile besides the shuffle partitions, as profiles.example.yml recommends them.
+# Shuffled hash joins where adaptive execution finds every partition of the smaller side under 64 MB: once
+# the value maps are too big to broadcast (10 MB), the facts and the shared-device sessions join the wide
+# event rows to them, and a sort-merge join sorted those rows first (fct_tracks at 400,000 persons: task
+# CPU 66 s sort-merge, 50 s hash, same shuffle). --spark-conf changes or adds settings.
+SPARK_PROFILE_SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.adaptive.maxShuffledHashJoinLocalMapThreshold": "64m",
+}
 
 CLOSURE_START = re.compile(r"idstitch closure (\w+): (\d+) directed links over (\d+) identifiers")
 CLOSURE_ROUND = re.compile(r"idstitch closure (\w+): round (\d+): (\d+) links in, (\d+) jumps, (\d+) links left")
@@ -495,7 +507,8 @@ def attribute_stages(result: Result, run_results: dict, lines: list[tuple[float,
         closure.round_shuffled_rows = rounds.get(closure.name, [])
 
 
-def run_spark(csv_dir: Path, work: Path, persons: int, host: SparkHost, partitions: int, share: float) -> Result:
+def run_spark(csv_dir: Path, work: Path, persons: int, host: SparkHost, partitions: int, share: float,
+              spark_conf: dict[str, str]) -> Result:
     work.mkdir(parents=True, exist_ok=True)
     source, target = f"{SOURCE_SCHEMA}_p{persons}", f"{TARGET_SCHEMA}_p{persons}"
     session = host.session
@@ -503,11 +516,11 @@ def run_spark(csv_dir: Path, work: Path, persons: int, host: SparkHost, partitio
     started = time.time()
     counts = spark_load(host, csv_dir, source)
     load = time.time() - started
-    settings = {"spark.sql.shuffle.partitions": str(partitions),
-                "spark.driver.memory": host.settings["spark.driver.memory"]}
+    parameters = {**spark_conf, "spark.sql.shuffle.partitions": str(partitions)}
+    settings = {"spark.driver.memory": host.settings["spark.driver.memory"], **parameters}
+    settings.pop("spark.sql.session.timeZone")
     write_profile(work, {"type": "spark", "method": "session", "host": "localhost", "schema": target,
-                         "threads": 1, "server_side_parameters": {
-                             "spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": str(partitions)}})
+                         "threads": 1, "server_side_parameters": parameters})
 
     @contextlib.contextmanager
     def sql() -> Iterator[Sql]:
@@ -661,6 +674,13 @@ def save(results: list[Result], path: Path) -> None:
 # ------------------------------------------------------------------------------------------------- main
 
 
+def _setting(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    if not value:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def _size_dir(text: str) -> tuple[int, Path]:
     persons, _, directory = text.partition("=")
     if not directory:
@@ -689,12 +709,16 @@ def main() -> int:
                         help="build once on this many generated persons before measuring Spark, so that the "
                              "first measured build does not pay for the JVM warming up (0 = no warm-up; "
                              "default %(default)s)")
+    parser.add_argument("--spark-conf", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark SQL setting for the dbt profile, added to or replacing "
+                             + ", ".join(f"{k}={v}" for k, v in SPARK_PROFILE_SETTINGS.items()))
     parser.add_argument("--spark-shuffle-partitions", default="auto",
                         help="a number, or auto: 8 per 4.5 M messages, a power of two, at least 8")
     args = parser.parse_args()
 
     sizes = sorted(set(args.persons))
     sources = csv_dirs(sizes, args.seed, args.csv_root, dict(args.csv))
+    spark_conf = {**SPARK_PROFILE_SETTINGS, **dict(args.spark_conf)}
     warmup = args.spark_warmup if "spark" in args.engines and args.spark_warmup not in sizes else 0
     if warmup:
         sources.update(csv_dirs([warmup], args.seed, args.csv_root, {}))
@@ -726,14 +750,14 @@ def main() -> int:
                 with spark_session(work, args.spark_driver_memory) as host:
                     if warmup:
                         started = time.time()
-                        run_spark(sources[warmup], work / f"spark-{warmup}", warmup, host, 8, 0.0)
+                        run_spark(sources[warmup], work / f"spark-{warmup}", warmup, host, 8, 0.0, spark_conf)
                         print(f"spark warm-up build on {warmup:,} persons: {time.time() - started:.0f}s (not measured)",
                               flush=True)
                     for persons in sizes:
                         messages = sum(_count_lines(sources[persons] / f"{t}.csv") for t in MESSAGE_TABLES)
                         partitions = shuffle_partitions(messages, args.spark_shuffle_partitions)
                         done(run_spark(sources[persons], work / f"spark-{persons}", persons, host, partitions,
-                                       args.incremental_share))
+                                       args.incremental_share, spark_conf))
         report(results)
     finally:
         if args.work_dir is None:
