@@ -4,12 +4,12 @@
     (int_idstitch__identity_map); this model only records the evidence.
 
     Pairs come straight from the id tuples (a message carries at most an anonymous id, a user id,
-    an alias's previous id and its identifier traits), are aggregated on their raw values, and only
-    then cleaned and keyed through int_idstitch__identifier_values: no self-join of messages, no
-    per-message cleaning. A pair with a junk end has no key and drops out.
+    an alias's previous id and its identifier traits), are keyed through int_idstitch__value_keys
+    (raw value → clean identifier's key) and aggregated once per key pair: no self-join of messages,
+    no per-message cleaning. A pair with a junk end has no key and drops out.
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
-{#- a link's provenance, rolled up from tuples and again when both directions of a link meet -#}
+{#- a link's provenance, rolled up from the tuples that carried it (in either direction) -#}
 {%- set provenance -%}
 {{ idstitch.first_by('first_message_id', 'first_seen_at') }} as first_message_id,
         min(first_seen_at) as first_seen_at,
@@ -48,38 +48,25 @@ with message_pairs as (
 
 ),
 
-pairs as (
-
-    select
-        value_type_a,
-        value_a,
-        value_type_b,
-        value_b,
-        link_kind,
-        source_table,
-        {{ provenance }}
-    from message_pairs
-    group by value_type_a, value_a, value_type_b, value_b, link_kind, source_table
-
-),
-
 keyed as (
 
+    {#- keyed per tuple and aggregated once, below: the tuples' pairs are nearly as many as the
+        distinct raw-value pairs, so aggregating on raw values first only added an aggregation -#}
     select
         end_a.identifier_key as key_1,
         end_b.identifier_key as key_2,
-        pairs.link_kind,
-        pairs.source_table,
-        pairs.first_message_id,
-        pairs.first_seen_at,
-        pairs.last_seen_at,
-        pairs.first_received_at,
-        pairs.message_count
-    from pairs
+        message_pairs.link_kind,
+        message_pairs.source_table,
+        message_pairs.first_message_id,
+        message_pairs.first_seen_at,
+        message_pairs.last_seen_at,
+        message_pairs.first_received_at,
+        message_pairs.message_count
+    from message_pairs
     inner join {{ ref('int_idstitch__value_keys') }} as end_a
-        on pairs.value_type_a = end_a.value_type and pairs.value_a = end_a.raw_value
+        on message_pairs.value_type_a = end_a.value_type and message_pairs.value_a = end_a.raw_value
     inner join {{ ref('int_idstitch__value_keys') }} as end_b
-        on pairs.value_type_b = end_b.value_type and pairs.value_b = end_b.raw_value
+        on message_pairs.value_type_b = end_b.value_type and message_pairs.value_b = end_b.raw_value
 
 ),
 
