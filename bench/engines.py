@@ -724,6 +724,9 @@ def main() -> int:
         sources.update(csv_dirs([warmup], args.seed, args.csv_root, {}))
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="idstitch-engines-"))
     work.mkdir(parents=True, exist_ok=True)
+    # the Postgres server runs as the postgres OS user (initdb refuses root) with its files under work:
+    # mkdtemp's 0700 would keep it out
+    work.chmod(0o755)
     results: list[Result] = []
 
     def done(result: Result) -> None:
