@@ -49,16 +49,22 @@
     {#- post-hook: after this run appended the recomputed devices' rows, delete their older rows and
         every row of a device that is no longer shared. -#}
     {%- if idstitch.is_incremental_run() -%}
+        {#- `not exists`, not `not in`: inside an `or`, Spark plans a `not in` subquery as a nested-loop
+            join (null-aware: every stored row against every shared device; 97 s against 13 s for the
+            whole model in a full build at 400k persons), an equi-correlated `not exists` as a hash
+            join. The same rows: the stored anonymous_id is never null, the subquery's never either. -#}
+        {%- set stored = this.identifier -%}
         {%- set replaced -%}
-            changed_in_run_at <> {{ idstitch.run_stamp() }}
+            {{ stored }}.changed_in_run_at <> {{ idstitch.run_stamp() }}
             and (
-                anonymous_id in (
+                {{ stored }}.anonymous_id in (
                     select anonymous_id from {{ this }} where changed_in_run_at = {{ idstitch.run_stamp() }}
                 )
-                or anonymous_id not in (
-                    select identifier from {{ ref('int_idstitch__value_persons') }}
-                    where value_type = 'anonymous_id' and identity_status = 'shared_device'
-                        and identifier is not null
+                or not exists (
+                    select 1 from {{ ref('int_idstitch__value_persons') }} as shared_values
+                    where shared_values.value_type = 'anonymous_id'
+                        and shared_values.identity_status = 'shared_device'
+                        and shared_values.identifier = {{ stored }}.anonymous_id
                 )
             )
         {%- endset -%}
