@@ -15,13 +15,12 @@ traceback: bad input, no profile, database unreachable, tables missing, compile 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -368,21 +367,6 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``values`` set for the duration (dbt reads its environment per invocation)."""
-    before = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 # ---------------------------------------------------------------------------------------------- run
 
 _STATUS_LABELS = {
@@ -434,7 +418,7 @@ class _Progress:
 def _cmd_run(args: argparse.Namespace) -> int:
     from . import report, runlock
     from .db import Database, Relations
-    from .runner import invoke_dbt, load_connection
+    from .runner import invoke_dbt, load_connection, temporary_environment
 
     cli_vars = _json_object(args.vars, "--vars") or {}
     thresholds = report.parse_thresholds(args.thresholds) if args.validate else None
@@ -455,7 +439,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     progress = _Progress(args.verbose)
     # the run lock, held for the build (runlock.py): a second run stops here, naming this one
-    with runlock.held(conn) as lock, _environment(lock.env):
+    with runlock.held(conn) as lock, temporary_environment(lock.env):
         result = invoke_dbt(ctx, "build", dbt_args, cli_vars, on_event=progress)
     elapsed = time.monotonic() - started
     log_hint = f"(dbt log: {ctx.log_path / 'dbt.log'})"

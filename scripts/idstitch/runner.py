@@ -305,11 +305,20 @@ def hash_key_for_sessions() -> Iterator[None]:
     if not key:
         yield
         return
-    before = {name: os.environ.get(name) for name in ("PGOPTIONS", SECRET_HASH_KEY_ENV)}
     escaped = key.replace("\\", "\\\\").replace(" ", "\\ ")
-    os.environ["PGOPTIONS"] = f"{before['PGOPTIONS'] or ''} -c idstitch.hash_key={escaped}".strip()
-    if not before[SECRET_HASH_KEY_ENV]:
-        os.environ[SECRET_HASH_KEY_ENV] = key
+    values = {"PGOPTIONS": f"{os.environ.get('PGOPTIONS', '')} -c idstitch.hash_key={escaped}".strip()}
+    if not os.environ.get(SECRET_HASH_KEY_ENV):
+        values[SECRET_HASH_KEY_ENV] = key
+    with temporary_environment(values):
+        yield
+
+
+@contextlib.contextmanager
+def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set for the duration, then restored (dbt in this process reads its
+    environment per invocation)."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:

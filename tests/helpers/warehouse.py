@@ -42,6 +42,7 @@ from typing import Any, Literal, TypeAlias
 from typing_extensions import Self
 
 from idstitch.demo import COLUMNS
+from idstitch.runner import temporary_environment
 
 from .pgserver import PgServer
 from .spark import SparkHost, invoke_dbt
@@ -577,7 +578,7 @@ class Warehouse:
         ]
         if not args or args[0] != "debug":  # debug takes no target or log path
             argv += ["--target-path", str(self.target_path), "--log-path", str(self.log_path)]
-        with _environment(self.extra_env):
+        with temporary_environment(self.extra_env):
             returncode, stdout, stderr = invoke_dbt(self.spark, argv)
         proc = subprocess.CompletedProcess(["dbt", *argv], returncode, stdout, stderr)
         return self._finish(["dbt", *argv], proc, expect_ok)
@@ -594,21 +595,6 @@ class Warehouse:
                 f"(profiles: {self.profiles_dir}, logs: {self.log_path})"
             )
         return proc
-
-
-@contextlib.contextmanager
-def _environment(extra: Mapping[str, str]) -> Iterator[None]:
-    """This process's environment with ``extra`` added (dbt in this process reads it), restored after."""
-    before = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _tail(text: str, lines: int = 80) -> str:
