@@ -44,9 +44,15 @@ cleaned as (
 
 seen_as as (
 
+    {#- how an alias's previous_id is seen elsewhere: only those identifiers are looked up -#}
     select distinct value_type, identifier
     from cleaned
-    where value_type in ('anonymous_id', 'user_id') and identifier is not null
+    where
+        value_type in ('anonymous_id', 'user_id')
+        and identifier in (
+            select previous_ids.identifier from cleaned as previous_ids
+            where previous_ids.value_type = 'previous_id'
+        )
 
 ),
 

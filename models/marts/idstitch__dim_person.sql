@@ -75,18 +75,10 @@ latest_traits as (
 
 ),
 
-persons as (
-
-    select person_id from event_stats
-    union
-    select person_id from identifier_stats
-
-),
-
 final as (
 
     select
-        persons.person_id,
+        coalesce(event_stats.person_id, identifier_stats.person_id) as person_id,
         coalesce(
             identifier_stats.latest_user_id,
             identifier_stats.latest_email,
@@ -114,10 +106,11 @@ final as (
         coalesce(identifier_stats.n_anonymous_ids, 0) as n_anonymous_ids,
         coalesce(identifier_stats.n_emails, 0) as n_emails,
         coalesce(event_stats.n_events, 0) as n_events
-    from persons
-    left join event_stats on persons.person_id = event_stats.person_id
-    left join identifier_stats on persons.person_id = identifier_stats.person_id
-    left join latest_traits on persons.person_id = latest_traits.person_id
+    {#- every person with events or identifiers: one full join, not a union of both sides' ids #}
+    from event_stats
+    full outer join identifier_stats on event_stats.person_id = identifier_stats.person_id
+    left join latest_traits
+        on coalesce(event_stats.person_id, identifier_stats.person_id) = latest_traits.person_id
 )
 
 select * from final

@@ -6,20 +6,9 @@
     reason names the guard that refused it.
 -#}
 
-with links as (
-
-    select * from {{ ref('int_idstitch__links') }}
-
-),
-
-identity_map as (
-
-    select identifier_key, identity_status, anchor_status, person_group, person_id
-    from {{ ref('int_idstitch__identity_map') }}
-
-),
-
-judged as (
+{#- the identity map is joined twice: referenced directly, not through an import CTE, which Postgres
+    would materialise (a copy of the map) and then join without statistics (docs/decisions/0005) -#}
+with judged as (
 
     select
         links.*,
@@ -33,9 +22,9 @@ judged as (
                 then 'ambiguous_bridge'
             when end_a.person_group <> end_b.person_group then 'joins_different_user_ids'
         end as refusal_reason
-    from links
-    inner join identity_map as end_a on links.key_a = end_a.identifier_key
-    inner join identity_map as end_b on links.key_b = end_b.identifier_key
+    from {{ ref('int_idstitch__links') }} as links
+    inner join {{ ref('int_idstitch__identity_map') }} as end_a on links.key_a = end_a.identifier_key
+    inner join {{ ref('int_idstitch__identity_map') }} as end_b on links.key_b = end_b.identifier_key
 
 ),
 
