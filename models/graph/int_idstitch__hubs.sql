@@ -4,17 +4,19 @@
     before the closure, so they can weld nothing together (and never skew the closure's work).
 -#}
 
-with links as (
+with linked_pairs as (
 
-    select key_a, key_b from {{ ref('int_idstitch__links') }}
+    {#- one row per linked pair: links are ordered (key_a < key_b), so a pair appears once per link
+        kind and source here, never reversed, and its two ends below never repeat a neighbour -#}
+    select distinct key_a, key_b from {{ ref('int_idstitch__links') }}
 
 ),
 
-neighbours as (
+link_ends as (
 
-    select key_a as identifier_key, key_b as neighbour_key from links
-    union
-    select key_b, key_a from links
+    select key_a as identifier_key from linked_pairs
+    union all
+    select key_b from linked_pairs
 
 ),
 
@@ -23,7 +25,7 @@ final as (
     select
         identifier_key,
         count(*) as n_linked_identifiers
-    from neighbours
+    from link_ends
     group by identifier_key
     having count(*) > {{ var('idstitch__max_links_per_identifier') | int }}
 

@@ -51,9 +51,12 @@ identifier_stats as (
         sum(case when identifier_type = 'user_id' then 1 else 0 end) as n_user_ids,
         sum(case when identifier_type = 'anonymous_id' then 1 else 0 end) as n_anonymous_ids,
         sum(case when identifier_type = 'email' then 1 else 0 end) as n_emails,
+        {#- the order timestamp is null on the other types' rows too, so the sort key is built only
+            for the rows that can win (three keys a row cost more than the rest of this aggregation) #}
         {%- for identifier_type in ['user_id', 'email', 'anonymous_id'] %}
         {{ idstitch.last_by("case when identifier_type = '" ~ identifier_type ~ "' then identifier end",
-                            'last_seen_at') }} as latest_{{ identifier_type }},
+                            "case when identifier_type = '" ~ identifier_type ~ "' then last_seen_at end") }}
+            as latest_{{ identifier_type }},
         {%- endfor %}
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at
@@ -64,11 +67,13 @@ identifier_stats as (
 
 latest_traits as (
 
-    {#- traits: newest non-null value of each, one aggregation (no window per trait) #}
+    {#- traits: newest non-null value of each, one aggregation (no window per trait); the sort key
+        only where the trait is set #}
     select
         person_id
         {%- for trait in traits %},
-        {{ idstitch.last_by('cast(' ~ trait ~ ' as ' ~ dbt.type_string() ~ ')', 'event_at') }} as {{ trait }}
+        {{ idstitch.last_by('cast(' ~ trait ~ ' as ' ~ dbt.type_string() ~ ')',
+                            'case when ' ~ trait ~ ' is not null then event_at end') }} as {{ trait }}
         {%- endfor %}
     from identifies
     group by person_id
