@@ -209,3 +209,20 @@ def test_a_setting_that_changes_stored_state_asks_for_a_full_refresh(loaded: War
     loaded.run_dbt("build", vars=changed)  # the new settings are now the stored ones
     assert "email" not in {c.lower() for (c,) in loaded.query(
         "select column_name from information_schema.columns where table_name = 'int_idstitch__messages'")}
+
+
+def test_tables_stored_by_an_older_layout_ask_for_a_full_refresh(loaded: Warehouse) -> None:
+    """A store written before the package recorded its state format (format 1: an older release) is not
+    merged into: the next incremental run stops naming the format; --full-refresh rebuilds."""
+    build_vars = {"idstitch__max_links_per_identifier": 10}
+    loaded.run_dbt("build", vars=build_vars)
+    run_config = loaded.relation("int_idstitch__run_config", f"{loaded.schema}_idstitch_internal")
+    loaded.execute(f"delete from {run_config} where setting = 'idstitch__state_format'")
+
+    proc = loaded.run_dbt("build", vars=build_vars, expect_ok=False)
+    assert proc.returncode != 0
+    assert "idstitch__state_format: 1 → 2" in proc.stdout
+    assert "--full-refresh" in proc.stdout
+
+    loaded.run_dbt("build", "--full-refresh", vars=build_vars)
+    loaded.run_dbt("build", vars=build_vars)

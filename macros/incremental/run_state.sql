@@ -70,13 +70,40 @@
 
 
 {% macro injective_key(columns) -%}
-    {#- One non-null text key for a combination of nullable text columns (distinct combinations give
-        distinct keys: each part is "n" for null or "v<length>:<value>"), hashed to 32 characters. -#}
+    {#- One non-null text key for a combination of nullable text columns, hashed to 32 characters
+        (idstitch.injective_text). -#}
+    md5({{ idstitch.injective_text(columns) }})
+{%- endmacro %}
+
+
+{% macro injective_text(columns) -%}
+    {#- One non-null text for a combination of nullable text columns: distinct combinations give
+        distinct texts (each part is "n" for null or "v<length>:<value>"). -#}
     {%- set parts = [] -%}
     {%- for column in columns -%}
         {%- do parts.append("case when " ~ column ~ " is null then 'n' else "
             ~ dbt.concat(["'v'", "cast(length(" ~ column ~ ") as " ~ dbt.type_string() ~ ")", "':'", column])
             ~ " end") -%}
     {%- endfor -%}
-    md5({{ dbt.concat(parts) }})
+    {{ dbt.concat(parts) }}
+{%- endmacro %}
+
+
+
+{% macro tuple_key(columns) -%}
+    {#- The id tuples' key (idstitch.injective_key), built once per tuple. -#}
+    {{ return(adapter.dispatch('tuple_key', 'idstitch')(columns)) }}
+{%- endmacro %}
+
+{% macro default__tuple_key(columns) -%}
+    {{ idstitch.injective_key(columns) }}
+{%- endmacro %}
+
+{#-
+    Postgres: the unhashed text. md5 costs about 0.9 µs a row there, 0.6 s of the id-tuple build at
+    100,000 persons (650 k tuples), more than building the text itself; the longer key costs the
+    write less than that. Other engines hash cheaply and keep the narrower key (Spark shuffles it).
+-#}
+{% macro postgres__tuple_key(columns) -%}
+    {{ idstitch.injective_text(columns) }}
 {%- endmacro %}

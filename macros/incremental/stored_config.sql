@@ -14,6 +14,9 @@
     {%- endfor -%}
     {#- stored hashes depend on the key: its fingerprint, never the key -#}
     {%- do settings.update({'idstitch__hash_key': tojson(idstitch.hash_key_fingerprint())}) -%}
+    {#- the layout of the stored working tables; a release that changes it bumps this, and stores
+        written before it was recorded are format 1 (check_stored_config) -#}
+    {%- do settings.update({'idstitch__state_format': idstitch.state_format()}) -%}
     {{ return(settings) }}
 {%- endmacro %}
 
@@ -35,8 +38,9 @@
     {%- for row in rows -%}{%- do before.update({row[0]: row[1]}) -%}{%- endfor -%}
     {%- set changed = [] -%}
     {%- for name, value in idstitch.state_settings().items() -%}
-        {%- if name in before and before[name] != value -%}
-            {%- do changed.append(name ~ ': ' ~ before[name] ~ ' → ' ~ value) -%}
+        {%- set stored_value = before.get(name, '1' if name == 'idstitch__state_format' else value) -%}
+        {%- if stored_value != value -%}
+            {%- do changed.append(name ~ ': ' ~ stored_value ~ ' → ' ~ value) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- if changed -%}
@@ -48,4 +52,14 @@
             ~ 'what the rebuild merged or split).') }}
     {%- endif -%}
     select 1
+{%- endmacro %}
+
+
+{% macro state_format() -%}
+    {#-
+        2: the id tuples' key is engine-specific (unhashed on Postgres) and only tuples that link ids
+           keep a first message. An incremental run over format 1 tuples would add every new message's
+           tuple beside its stored twin instead of merging them.
+    -#}
+    {{ return('2') }}
 {%- endmacro %}

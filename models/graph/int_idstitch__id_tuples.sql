@@ -9,11 +9,11 @@
 
 {#-
     Every distinct combination of ids that messages carried, per source: (anonymous id, user id,
-    alias previous id, identifier traits) with how many messages carried it, when, and the first of
-    them. 4.5 M messages collapse to a few hundred thousand tuples in one pass over the narrow
-    message index (int_idstitch__messages); identifiers and links are then derived from this small
-    table instead of from every message. Raw values: cleaning happens per distinct value in
-    int_idstitch__identifier_values.
+    alias previous id, identifier traits) with how many messages carried it, when, and — for a tuple
+    that links ids — the first of them. 4.5 M messages collapse to a few hundred thousand tuples in
+    one pass over the narrow message index (int_idstitch__messages); identifiers and links are then
+    derived from this small table instead of from every message. Raw values: cleaning happens per
+    distinct value in int_idstitch__identifier_values.
 
     Incremental: the messages new since the last complete run are aggregated the same way and added
     to the stored tuples they share a key with (counts add, first/last widen, first message by
@@ -24,6 +24,7 @@
 -#}
 {%- set identifier_traits = var('idstitch__identifier_traits') -%}
 {%- set key_columns = ['source_table', 'anonymous_id', 'user_id', 'previous_id'] + identifier_traits -%}
+{%- set links_ids = idstitch.carries_linking_ids() -%}
 
 {#- one aggregation over the narrow index: columns a source does not have are null there -#}
 with aggregated as (
@@ -39,7 +40,11 @@ with aggregated as (
         {%- for column in ['anonymous_id', 'user_id', 'previous_id'] + identifier_traits %}
         {{ column }},
         {%- endfor %}
-        {{ idstitch.first_by('message_id', 'event_at') }} as first_message_id,
+        {#- the first message is the provenance of the tuple's links, so only a tuple of two or more
+            ids (the only kind that links anything) needs one: most messages carry a lone anonymous id,
+            and first_by's sort key is the costliest part of this aggregation (null timestamps skip it) -#}
+        {{ idstitch.first_by('case when ' ~ links_ids ~ ' then message_id end',
+                             'case when ' ~ links_ids ~ ' then event_at end') }} as first_message_id,
         min(event_at) as first_seen_at,
         max(event_at) as last_seen_at,
         min(received_at) as first_received_at,
@@ -58,7 +63,7 @@ with aggregated as (
 keyed as (
 
     select
-        {{ idstitch.injective_key(key_columns) }} as tuple_key,
+        {{ idstitch.tuple_key(key_columns) }} as tuple_key,
         *
     from aggregated
 

@@ -16,6 +16,9 @@ with components as (
 
     select
         anchors.identifier_key,
+        anchors.identifier_type,
+        anchors.anchor_status,
+        anchors.n_user_groups,
         anchors.user_group,
         coalesce(anonymous_groups.label, anchors.identifier_key) as component
     from {{ ref('int_idstitch__identifier_anchors') }} as anchors
@@ -45,6 +48,9 @@ component_members as (
 
     select
         components.identifier_key,
+        components.identifier_type,
+        components.anchor_status,
+        components.n_user_groups,
         case
             when component_groups.n_user_groups = 0 then 'anonymous'
             when component_groups.n_user_groups = 1 then 'linked'
@@ -64,19 +70,24 @@ component_members as (
 
 assigned as (
 
-    select identifier_key, 'user_id' as identity_status, user_group as person_group
+    select
+        identifier_key, identifier_type, anchor_status, n_user_groups,
+        'user_id' as identity_status, user_group as person_group
     from {{ ref('int_idstitch__identifier_anchors') }}
     where anchor_status = 'user_id'
 
     union all
 
-    select identifier_key, identity_status, person_group
+    select identifier_key, identifier_type, anchor_status, n_user_groups, identity_status, person_group
     from component_members
 
     union all
 
     select
         identifier_key,
+        identifier_type,
+        anchor_status,
+        n_user_groups,
         case when identifier_type = 'anonymous_id' then 'shared_device' else 'quarantined' end,
         case when identifier_type = 'anonymous_id' then identifier_key end
     from {{ ref('int_idstitch__identifier_anchors') }}
@@ -87,14 +98,12 @@ assigned as (
 persons as (
 
     select
-        assigned.person_group,
-        min(assigned.identifier_key) as anchor_key,
-        max(case when identifiers.identifier_type = 'user_id' then 1 else 0 end) as has_user_id
+        person_group,
+        min(identifier_key) as anchor_key,
+        max(case when identifier_type = 'user_id' then 1 else 0 end) as has_user_id
     from assigned
-    inner join {{ ref('int_idstitch__identifiers') }} as identifiers
-        on assigned.identifier_key = identifiers.identifier_key
-    where assigned.person_group is not null
-    group by assigned.person_group
+    where person_group is not null
+    group by person_group
 
 ),
 
@@ -116,8 +125,8 @@ final as (
         identifiers.identifier_type,
         identifiers.identifier,
         assigned.identity_status,
-        anchors.anchor_status,
-        anchors.n_user_groups,
+        assigned.anchor_status,
+        assigned.n_user_groups,
         assigned.person_group,
         person_ids.person_id,
         coalesce(person_ids.is_identified_person, false) as is_identified_person,
@@ -126,8 +135,7 @@ final as (
         identifiers.first_received_at,
         identifiers.message_count
     from {{ ref('int_idstitch__identifiers') }} as identifiers
-    inner join {{ ref('int_idstitch__identifier_anchors') }} as anchors
-        on identifiers.identifier_key = anchors.identifier_key
+    {#- every identifier has one anchor row, and assigned carries its anchor status: no join back #}
     inner join assigned on identifiers.identifier_key = assigned.identifier_key
     left join person_ids on assigned.person_group = person_ids.person_group
 

@@ -55,6 +55,10 @@ keyed as (
     select
         end_a.identifier_key as key_1,
         end_b.identifier_key as key_2,
+        end_a.identifier_type as identifier_type_1,
+        end_a.identifier as identifier_1,
+        end_b.identifier_type as identifier_type_2,
+        end_b.identifier as identifier_2,
         message_pairs.link_kind,
         message_pairs.source_table,
         message_pairs.first_message_id,
@@ -70,12 +74,18 @@ keyed as (
 
 ),
 
-ordered as (
+final as (
 
-    {#- undirected: an alias u1 → u2 and another u2 → u1 are one link -#}
+    {#- undirected: an alias u1 → u2 and another u2 → u1 are one link. The ends' clean identifiers
+        come along from the value map (one per key, so min() just carries them): joining the
+        identifiers again for them cost more than the whole aggregation's extra width -#}
     select
         case when key_1 < key_2 then key_1 else key_2 end as key_a,
         case when key_1 < key_2 then key_2 else key_1 end as key_b,
+        min(case when key_1 < key_2 then identifier_type_1 else identifier_type_2 end) as identifier_type_a,
+        min(case when key_1 < key_2 then identifier_1 else identifier_2 end) as identifier_a,
+        min(case when key_1 < key_2 then identifier_type_2 else identifier_type_1 end) as identifier_type_b,
+        min(case when key_1 < key_2 then identifier_2 else identifier_1 end) as identifier_b,
         link_kind,
         source_table,
         {{ provenance }}
@@ -86,30 +96,6 @@ ordered as (
         case when key_1 < key_2 then key_2 else key_1 end,
         link_kind,
         source_table
-
-),
-
-final as (
-
-    select
-        ordered.key_a,
-        ordered.key_b,
-        identifier_a.identifier_type as identifier_type_a,
-        identifier_a.identifier as identifier_a,
-        identifier_b.identifier_type as identifier_type_b,
-        identifier_b.identifier as identifier_b,
-        ordered.link_kind,
-        ordered.source_table,
-        ordered.first_message_id,
-        ordered.first_seen_at,
-        ordered.last_seen_at,
-        ordered.first_received_at,
-        ordered.message_count
-    from ordered
-    inner join {{ ref('int_idstitch__identifiers') }} as identifier_a
-        on ordered.key_a = identifier_a.identifier_key
-    inner join {{ ref('int_idstitch__identifiers') }} as identifier_b
-        on ordered.key_b = identifier_b.identifier_key
 
 )
 
