@@ -17,42 +17,22 @@
     junk list grew, a device that turned shared.
 -#}
 
-with identifier_values as (
+with final as (
 
-    select value_type, raw_value
-    from {{ ref('int_idstitch__identifier_values') }}
-    where value_type <> 'previous_id'
-
-),
-
-value_keys as (
-
-    select value_type, raw_value, identifier_key, identifier
-    from {{ ref('int_idstitch__value_keys') }}
-
-),
-
-identity_map as (
-
-    select identifier_key, identity_status, person_id, is_identified_person
-    from {{ ref('int_idstitch__identity_map') }}
-
-),
-
-final as (
-
+    {#- joined on the clean identifier (type and value) directly: one join instead of raw value → key
+        (int_idstitch__value_keys) → person; junk values have no identifier and find no person -#}
     select
         identifier_values.value_type,
         identifier_values.raw_value,
-        value_keys.identifier,
+        identifier_values.identifier,
         identity_map.identity_status,
         identity_map.person_id,
         identity_map.is_identified_person
-    from identifier_values
-    left join value_keys
-        on identifier_values.value_type = value_keys.value_type
-        and identifier_values.raw_value = value_keys.raw_value
-    left join identity_map on value_keys.identifier_key = identity_map.identifier_key
+    from {{ ref('int_idstitch__identifier_values') }} as identifier_values
+    left join {{ ref('int_idstitch__identity_map') }} as identity_map
+        on identifier_values.identifier_type = identity_map.identifier_type
+        and identifier_values.identifier = identity_map.identifier
+    where identifier_values.value_type <> 'previous_id'
 
 ),
 
