@@ -7,10 +7,13 @@ across days, months, years, the 1970 epoch, microseconds, five-digit years, NULL
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
-from helpers.warehouse import Warehouse
+import pytest
+
+from helpers.warehouse import Warehouse, WarehouseFactory
 
 SOURCE_SCHEMA = "segment"
 RECEIVED = dt.datetime(2026, 3, 1)
@@ -77,3 +80,56 @@ def test_first_and_latest_follow_time_on_every_engine(warehouse: Warehouse) -> N
         ("new@o.example", None, 2),
         ("o_user", "a_newest", 0),
     ]
+
+
+# Ties that only the identifiers' text can break, with ids whose order depends on the collation:
+# bytewise 'Z…' < 'a…' and 'S…' < 's…', while a linguistic collation (ICU en-US, glibc en_US.UTF-8 —
+# what many managed Postgres services create databases with) puts 'alpha' before 'Zeta' and 's-a'
+# before 'S-B'.
+TIE_RECEIVED = dt.datetime(2026, 4, 1)
+
+
+def _tie_row(message_id: str, at: str, **columns: Any) -> dict[str, Any]:
+    return {"id": message_id, "timestamp": at, "received_at": TIE_RECEIVED, "event": "x", **columns}
+
+
+def _load_ties(wh: Warehouse) -> None:
+    tracks = [
+        # two devices of one user, first received in the same load: the anchor (and so person_id) is the
+        # smaller identifier of the two
+        _tie_row("t_Zeta", "2026-03-01 10:00:00", anonymous_id="Zeta-device", user_id="tie_user"),
+        _tie_row("t_alpha", "2026-03-01 10:00:00", anonymous_id="alpha-device", user_id="tie_user"),
+        # a shared device (two users), then a session nobody identified whose two events share a time:
+        # its person is named after the session's first message
+        _tie_row("k_u1", "2026-03-02 09:00:00", anonymous_id="kiosk", user_id="kiosk_user_1"),
+        _tie_row("k_u2", "2026-03-02 12:00:00", anonymous_id="kiosk", user_id="kiosk_user_2"),
+        _tie_row("S-B", "2026-03-03 08:00:00", anonymous_id="kiosk"),
+        _tie_row("s-a", "2026-03-03 08:00:00", anonymous_id="kiosk"),
+    ]
+    wh.load_tables(SOURCE_SCHEMA, {"tracks": tracks, "pages": [], "identifies": [], "aliases": []})
+
+
+def _attribution(wh: Warehouse) -> list[tuple[Any, ...]]:
+    return sorted(wh.query(
+        f"select message_id, person_id, attribution_method from {wh.relation('fct_tracks')}"))
+
+
+@pytest.mark.postgres
+def test_ties_break_bytewise_whatever_the_database_collation(warehouse_factory: WarehouseFactory) -> None:
+    """Person ids are the same on a Postgres database whose default collation is linguistic (ICU en-US) as
+    on DuckDB, which compares bytes: every tie between identifiers or message ids is broken bytewise."""
+    duckdb_warehouse, pg = warehouse_factory("duckdb"), warehouse_factory("postgres")
+    assert pg.pg is not None
+    pg.pg.drop_database(pg.database)
+    with contextlib.closing(pg.pg.connect()) as conn, conn.cursor() as cur:
+        cur.execute(f'create database "{pg.database}" template template0 '
+                    "locale_provider icu icu_locale 'en-US' locale 'C.UTF-8'")
+    for wh in (duckdb_warehouse, pg):
+        _load_ties(wh)
+        wh.run_dbt("build")
+
+    assert pg.query("select 'alpha' < 'Zeta'") == [(True,)]  # the database does sort linguistically
+    assert _attribution(pg) == _attribution(duckdb_warehouse)
+    persons = "select person_id, customer_id, n_events from {} order by person_id"
+    assert pg.query(persons.format(pg.relation("dim_person"))) == duckdb_warehouse.query(
+        persons.format(duckdb_warehouse.relation("dim_person")))

@@ -10,9 +10,9 @@
 -#}
 {% macro default__first_by(value, order_timestamp) -%}
     substring(
-        min({{ dbt.concat([
+        min({{ idstitch.bytewise(dbt.concat([
             "coalesce(" ~ idstitch.sortable_timestamp(order_timestamp) ~ ", '99999999999999999999999999')",
-            value]) }}),
+            value])) }}),
         27
     )
 {%- endmacro %}
@@ -26,9 +26,9 @@
     null timestamps count as oldest; null values are skipped). -#}
 {% macro default__last_by(value, order_timestamp) -%}
     substring(
-        max({{ dbt.concat([
+        max({{ idstitch.bytewise(dbt.concat([
             "coalesce(" ~ idstitch.sortable_timestamp(order_timestamp) ~ ", '00000000000000000000000000')",
-            value]) }}),
+            value])) }}),
         27
     )
 {%- endmacro %}

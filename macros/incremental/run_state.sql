@@ -14,7 +14,7 @@
         engine). The full build, the incremental path and the staging views all use this order.
     -#}
     {{ received_at }} asc nulls last, {{ event_at }} asc nulls last
-    {%- for column in id_columns %}, {{ column }} asc nulls last{%- endfor %}
+    {%- for column in id_columns %}, {{ idstitch.bytewise(column) }} asc nulls last{%- endfor %}
 {%- endmacro %}
 
 

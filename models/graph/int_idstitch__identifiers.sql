@@ -30,7 +30,10 @@ final as (
 
     select
         row_number() over (
-            order by first_received_at asc nulls last, identifier_type, identifier
+            order by
+                first_received_at asc nulls last,
+                {{ idstitch.bytewise('identifier_type') }},
+                {{ idstitch.bytewise('identifier') }}
         ) as identifier_key,
         identifier_type,
         identifier,

@@ -23,6 +23,8 @@
     a change of those settings recomputes every device.
 -#}
 {%- set per_session = var('idstitch__shared_device_unidentified') == 'session' -%}
+{#- a device's events in time; a tie broken by source and message id, compared bytewise -#}
+{%- set session_order = 'event_at, ' ~ idstitch.bytewise('source_table') ~ ', ' ~ idstitch.bytewise('message_id') -%}
 
 with value_persons as (
 
@@ -75,7 +77,7 @@ with_previous as (
     select
         *,
         lag(event_at) over (
-            partition by anonymous_id order by event_at, source_table, message_id
+            partition by anonymous_id order by {{ session_order }}
         ) as previous_event_at
     from device_events
 
@@ -100,7 +102,7 @@ sessions as (
     select
         *,
         sum(is_session_start) over (
-            partition by anonymous_id order by event_at, source_table, message_id
+            partition by anonymous_id order by {{ session_order }}
             rows between unbounded preceding and current row
         ) as session_number
     from session_starts
@@ -112,7 +114,7 @@ identified_runs as (
     select
         *,
         sum(case when identified_person_id is not null then 1 else 0 end) over (
-            partition by anonymous_id, session_number order by event_at, source_table, message_id
+            partition by anonymous_id, session_number order by {{ session_order }}
             rows between unbounded preceding and current row
         ) as identified_run
     from sessions
@@ -130,7 +132,7 @@ run_persons as (
             partition by anonymous_id, session_number
         ) as first_session_person_id,
         first_value(message_id) over (
-            partition by anonymous_id, session_number order by event_at, source_table, message_id
+            partition by anonymous_id, session_number order by {{ session_order }}
             rows between unbounded preceding and unbounded following
         ) as session_first_message_id
     from identified_runs

@@ -37,8 +37,8 @@ event_stats as (
         min(event_at) as first_seen_at,
         max(event_at) as last_seen_at,
         count(*) as n_events,
-        min(anonymous_id) as some_anonymous_id,
-        min(message_id) as some_message_id
+        min({{ idstitch.bytewise('anonymous_id') }}) as some_anonymous_id,
+        min({{ idstitch.bytewise('message_id') }}) as some_message_id
     from events
     group by person_id
 

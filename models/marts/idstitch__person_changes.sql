@@ -157,8 +157,11 @@ causes as (
         link_ends.identifier_b,
         row_number() over (
             partition by logged.previous_person_id, logged.person_id
-            order by link_ends.first_received_at desc, link_ends.first_message_id desc,
-                link_ends.identifier_a, link_ends.identifier_b
+            order by
+                link_ends.first_received_at desc,
+                {{ idstitch.bytewise('link_ends.first_message_id') }} desc,
+                {{ idstitch.bytewise('link_ends.identifier_a') }},
+                {{ idstitch.bytewise('link_ends.identifier_b') }}
         ) as cause_rank
     from logged
     inner join link_ends
