@@ -89,7 +89,6 @@
 {%- endmacro %}
 
 
-
 {% macro tuple_key(columns) -%}
     {#- The id tuples' key (idstitch.injective_key), built once per tuple. -#}
     {{ return(adapter.dispatch('tuple_key', 'idstitch')(columns)) }}

@@ -6,8 +6,8 @@
 
 with linked_pairs as (
 
-    {#- one row per linked pair: links are ordered (key_a < key_b), so a pair appears once per link
-        kind and source here, never reversed, and its two ends below never repeat a neighbour -#}
+    {#- one row per linked pair. Links hold a pair once per link kind and source, always in key order
+        (key_a < key_b), never reversed: so after `distinct` each end below counts a neighbour once -#}
     select distinct key_a, key_b from {{ ref('int_idstitch__links') }}
 
 ),
